@@ -1,0 +1,21 @@
+"""Keys every model shares: run length, data, logging, checkpoints. Model configs extend this."""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.family = ""  # Model family, picks the train step: "gan" or "vae" (set by each model).
+  config.seed = 0  # Seeds parameters, batches, noise: same seed ⇒ same run, bit for bit.
+  config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.
+  config.data_dir = ""  # TFDS data dir; "" ⇒ $TFDS_DATA_DIR, else TFDS's default.
+  config.batch_size = 64  # Global batch (split over devices).
+  config.num_steps = 5_000  # Training steps (one step = the update of every network once).
+  config.steps_per_dispatch = 50  # Steps compiled into one lax.scan call (fewer host round trips).
+  config.log_every = 250  # Steps between metric fetches (metrics.jsonl, TensorBoard, progress).
+  config.sample_every = 1_000  # Steps between PNG sample grids from fixed latents.
+  config.checkpoint_every = 1_000  # Steps between Orbax checkpoints (and one at the end).
+  config.keep_checkpoints = 3  # Newest checkpoints kept on disk.
+  config.num_grid_samples = 64  # Images in each sample grid (8 × 8).
+  config.compute_dtype = "float32"  # "float32" or "bfloat16" matmuls (params stay float32).
+  return config

@@ -1,0 +1,14 @@
+"""The seed tutorial's GAN exactly: ReLU, sigmoid output on [0, 1] data, no dropout.
+
+Kept to show the failure SPEC §2 describes: it mode-collapses to one or two digit classes.
+"""
+
+from configs import gan
+
+
+def get_config():
+  config = gan.get_config()
+  config.activation = "relu"
+  config.output_activation = "sigmoid"
+  config.discriminator_dropout = 0.0
+  return config

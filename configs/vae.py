@@ -1,0 +1,23 @@
+"""The seed's VAE (`--model vae`): 784 → 128 ReLU → (μ, log σ²) ∈ R^32 × R^32 → 128 ReLU → 784."""
+
+from configs import common
+
+
+def get_config():
+  config = common.get_config()
+  config.family = "vae"
+  config.num_steps = 10_000
+  config.latent_dim = 32  # z ∈ R^latent_dim; prior N(0, I).
+  config.encoder_hidden = (128,)  # Encoder Dense widths before the (μ, log σ²) heads.
+  config.decoder_hidden = (128,)  # Decoder Dense widths before the pixel logits.
+  config.activation = "relu"  # Hidden activation: "relu" or "leaky_relu".
+  config.leaky_relu_slope = 0.2  # Negative slope when activation is "leaky_relu".
+  config.likelihood = "bernoulli"  # p(x|z): "bernoulli" (BCE from logits) or "gaussian".
+  config.gaussian_sigma = 0.1  # σ of the Gaussian likelihood (pixels in [0, 1]).
+  config.beta = 1.0  # Weight of the KL term (β-VAE); 1 ⇒ the loss is the negative ELBO.
+  config.learning_rate = 1e-3  # Adam step size.
+  config.adam_b1 = 0.9  # Adam β1.
+  config.adam_b2 = 0.999  # Adam β2.
+  config.num_recon = 32  # Test images reconstructed in each reconstruction grid.
+  config.eval_batch_size = 1_000  # Test images per compiled evaluation call.
+  return config

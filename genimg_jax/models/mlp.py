@@ -1,0 +1,132 @@
+"""The seed's MLPs (SPEC §2): generator, discriminator, encoder, decoder.
+
+Every module takes its widths, activation and output range as arguments, so one file serves
+both the exact seed (ReLU, sigmoid) and the default GAN (LeakyReLU, tanh, dropout in D).
+`dtype` is the matmul compute dtype (bf16 optional); parameters always stay float32.
+"""
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Activation = Callable[[jnp.ndarray], jnp.ndarray]
+
+
+def get_activation(name: str, leaky_relu_slope: float = 0.2) -> Activation:
+  """The activation a config names: "relu", "leaky_relu", "tanh", "sigmoid" or "identity"."""
+  activations = {
+      "relu": nn.relu,
+      "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=leaky_relu_slope),
+      "tanh": jnp.tanh,
+      "sigmoid": nn.sigmoid,
+      "identity": lambda x: x,
+  }
+  if name not in activations:
+    raise ValueError(f"unknown activation {name!r}: use one of {', '.join(activations)}")
+  return activations[name]
+
+
+class Generator(nn.Module):
+  """z [B, latent] → Dense(h) act … → Dense(prod(image_shape)) out_act → images [B, *image_shape]."""
+
+  hidden: Sequence[int]
+  image_shape: Sequence[int]  # (H, W, C)
+  activation: Activation = nn.relu
+  output_activation: Activation = nn.sigmoid
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z):
+    x = z
+    for width in self.hidden:
+      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
+    x = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
+    x = self.output_activation(x.astype(jnp.float32))
+    return x.reshape((z.shape[0], *self.image_shape))
+
+
+class Discriminator(nn.Module):
+  """images [B, H, W, C] → flatten → Dense(h) act dropout … → Dense(1) → logits [B].
+
+  Returns the logit l(x); D(x) = σ(l) is folded into the losses (log σ(l) is computed stably).
+  """
+
+  hidden: Sequence[int]
+  activation: Activation = nn.relu
+  dropout_rate: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, train: bool = True):
+    x = images.reshape((images.shape[0], -1))
+    for width in self.hidden:
+      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
+      if self.dropout_rate > 0:
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    logits = nn.Dense(1, dtype=self.dtype)(x)
+    return logits[:, 0].astype(jnp.float32)
+
+
+class Encoder(nn.Module):
+  """images [B, H, W, C] → flatten → Dense(h) act … → (μ [B, latent], log σ² [B, latent])."""
+
+  hidden: Sequence[int]
+  latent_dim: int
+  activation: Activation = nn.relu
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images):
+    x = images.reshape((images.shape[0], -1))
+    for width in self.hidden:
+      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
+    mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(x)
+    logvar = nn.Dense(self.latent_dim, dtype=self.dtype, name="logvar")(x)
+    return mean.astype(jnp.float32), logvar.astype(jnp.float32)
+
+
+class Decoder(nn.Module):
+  """z [B, latent] → Dense(h) act … → Dense(prod(image_shape)) → pixel logits [B, H, W, C].
+
+  Logits, not probabilities: σ(logits) is the Bernoulli mean (and the Gaussian mean).
+  """
+
+  hidden: Sequence[int]
+  image_shape: Sequence[int]
+  activation: Activation = nn.relu
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z):
+    x = z
+    for width in self.hidden:
+      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
+    logits = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
+    return logits.astype(jnp.float32).reshape((z.shape[0], *self.image_shape))
+
+
+class VAE(nn.Module):
+  """Encoder + reparameterised sample + decoder: images → (logits, μ, log σ²).
+
+  z = μ + σ·ε with ε ~ N(0, I) drawn from the 'sample' RNG stream (seed defect 3 fixed:
+  the decoder sees a sample, not μ).
+  """
+
+  encoder: Encoder
+  decoder: Decoder
+
+  def __call__(self, images):
+    mean, logvar = self.encoder(images)
+    eps = jax.random.normal(self.make_rng("sample"), mean.shape, jnp.float32)
+    z = mean + jnp.exp(0.5 * logvar) * eps
+    return self.decoder(z), mean, logvar
+
+  def decode(self, z):
+    return self.decoder(z)
+
+  def encode(self, images):
+    return self.encoder(images)
+

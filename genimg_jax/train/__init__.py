@@ -1,0 +1,1 @@
+"""Training: state pytrees, pure update steps, the compiled multi-step dispatch, the host loop."""

@@ -1,0 +1,173 @@
+"""The host loop: `train_and_evaluate(config, workdir)`.
+
+Data flows one way: config → data on the device → state (fresh or restored) → compiled K-step
+dispatches → outputs (metrics, PNGs, checkpoints). Metrics of a log interval are fetched from
+the device once, after the next dispatch has been queued, so the host never stalls the device.
+"""
+
+import os
+import time
+
+import jax
+import numpy as np
+
+from genimg_jax import checkpoint as ckpt
+from genimg_jax import outputs
+from genimg_jax.data import load_dataset
+from genimg_jax.errors import UserError
+from genimg_jax.train import compiled, run_config
+from genimg_jax.train.families import build_family
+
+
+def _boundary_steps(config, step: int) -> int:
+  """Steps from `step` to the next log / sample / checkpoint boundary or the end, capped at K."""
+  stop = config.num_steps
+  for every in (config.log_every, config.sample_every, config.checkpoint_every):
+    stop = min(stop, (step // every + 1) * every)
+  return min(config.steps_per_dispatch, stop - step)
+
+
+def _ensure_workdir(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise UserError(f"work directory {workdir} is not writable ({e.strerror}): "
+                    f"pass a writable --workdir") from None
+
+
+class Run:
+  """One training run's pieces, built once: data, family, mesh, compiled steps, writers."""
+
+  def __init__(self, config, workdir: str):
+    self.config = config
+    self.workdir = workdir
+    self.train_data = load_dataset(config.dataset, "train", config.data_dir or None)
+    self.image_shape = self.train_data.image_shape
+    self.family = build_family(config, self.image_shape)
+    self.mesh = compiled.make_mesh()
+    num_devices = self.mesh.devices.size
+    if config.batch_size % num_devices:
+      raise UserError(f"batch_size {config.batch_size} is not divisible by the {num_devices} "
+                      f"devices: set --config.batch_size to a multiple of {num_devices}")
+    if len(self.train_data.images) < config.batch_size:
+      raise UserError(f"data set {config.dataset} has {len(self.train_data.images)} training "
+                      f"images, fewer than batch_size {config.batch_size}: lower the batch size")
+    self.replicated = compiled.replicated(self.mesh)
+    self.multi_step = compiled.MultiStep(self.family.train_step, config.batch_size, self.mesh)
+    root = jax.random.PRNGKey(config.seed)
+    self.run_key, grid_key, self.eval_key = jax.random.split(root, 3)
+    self.grid_latents = self.family.sample_latents(grid_key, config.num_grid_samples)
+    self.generate = jax.jit(self.family.generate)
+    self.checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
+
+  def init_state(self):
+    """Fresh state, or the latest checkpoint's; built by eval_shape then one jit (big_vision)."""
+    num_examples = len(self.train_data.images)
+    init = lambda key: self.family.init_state(key, num_examples, self.image_shape)
+    abstract = jax.eval_shape(init, self.run_key)
+    latest = self.checkpointer.latest_step()
+    if latest is None:
+      return jax.jit(init, out_shardings=self.replicated)(self.run_key)
+    run_config.check_resumable(self.config, self.checkpointer.restore_run_info(latest), latest)
+    return self.checkpointer.restore(latest, ckpt.abstract_like(abstract, self.replicated))
+
+  def device_data(self) -> dict:
+    images = jax.device_put(self.train_data.images, self.replicated)
+    labels = jax.device_put(self.train_data.labels, self.replicated)
+    return {"image": images, "label": labels}
+
+  def save(self, state) -> None:
+    step = int(state.step)
+    self.checkpointer.save(step, state, run_config.run_info(self.config))
+
+  def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
+    images = np.asarray(self.generate(state, self.grid_latents))
+    path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"))
+    writer.write_images(step, {"samples": outputs.image_grid(images)})
+    if hasattr(self.family, "reconstruct"):
+      test = load_dataset(self.config.dataset, "test", self.config.data_dir or None)
+      originals = test.images[: self.config.num_recon]
+      recon = np.asarray(jax.jit(self.family.reconstruct)(state, originals))
+      pairs = np.concatenate([originals / 255.0, recon], axis=2)  # Original | reconstruction.
+      outputs.save_image_grid(pairs, os.path.join(self.workdir, f"reconstructions_{step}.png"))
+      writer.write_images(step, {"reconstructions": outputs.image_grid(pairs)})
+    return path
+
+
+def _mean_metrics(chunks: list[dict]) -> dict[str, float]:
+  """Host means over every step of a log interval; chunks: dicts of device arrays [K]."""
+  fetched = jax.device_get(chunks)
+  return {name: float(np.mean(np.concatenate([c[name] for c in fetched]))) for name in fetched[0]}
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains `config` in `workdir` (resuming from its latest checkpoint); returns final metrics."""
+  run_config.validate(config)
+  _ensure_workdir(workdir)
+  outputs.write_config(workdir, config.to_dict())
+  run = Run(config, workdir)
+  state = run.init_state()
+  start_step = int(state.step)
+  data = run.device_data()
+  writer = outputs.RunWriter(workdir)
+  writer.truncate_after(start_step)
+  progress = outputs.Progress(config.num_steps, initial_step=start_step)
+  interval, pending, last = [], None, (start_step, time.perf_counter())
+  final = {}
+
+  def report(entry):
+    nonlocal last, final
+    step, chunks = entry
+    scalars = _mean_metrics(chunks)  # Blocks until the interval's last dispatch is done.
+    now = time.perf_counter()
+    steps_per_sec = (step - last[0]) / max(now - last[1], 1e-9)
+    last = (step, now)
+    writer.write_scalars(step, {**scalars, "steps_per_sec": steps_per_sec})
+    progress.update(step, scalars, steps_per_sec)
+    final = scalars
+
+  step = start_step
+  while step < config.num_steps:
+    num = _boundary_steps(config, step)
+    state, metrics = run.multi_step(state, data, num)
+    step += num
+    interval.append(metrics)
+    if pending is not None:
+      report(pending)
+      pending = None
+    if step % config.log_every == 0 or step == config.num_steps:
+      pending, interval = (step, interval), []
+    if step % config.sample_every == 0 or step == config.num_steps:
+      run.write_samples(state, step, writer)
+    if step % config.checkpoint_every == 0 or step == config.num_steps:
+      run.save(state)
+  if pending is not None:
+    report(pending)
+  progress.close()
+  if config.family == "vae":
+    final.update(evaluate_vae(run, state))
+    writer.write_scalars(step, {f"test_{k}": v for k, v in final.items() if k.startswith("test")})
+  writer.close()
+  run.checkpointer.close()
+  return final
+
+
+def evaluate_vae(run: Run, state) -> dict[str, float]:
+  """Test-split negative ELBO (β = 1) in nats per image and bits per dimension."""
+  test = load_dataset(run.config.dataset, "test", run.config.data_dir or None)
+  eval_step = jax.jit(run.family.eval_step)
+  totals = {}
+  batch = run.config.eval_batch_size
+  for i, start in enumerate(range(0, len(test.images), batch)):
+    sums = eval_step(state, test.images[start:start + batch], jax.random.fold_in(run.eval_key, i))
+    for name, value in sums.items():
+      totals[name] = totals.get(name, 0.0) + float(value)
+  n = len(test.images)
+  neg_elbo = totals["neg_elbo"] / n
+  dims = int(np.prod(test.image_shape))
+  return {"test_neg_elbo": neg_elbo, "test_recon": totals["recon"] / n,
+          "test_kl": totals["kl"] / n, "test_bits_per_dim": neg_elbo / (dims * np.log(2.0))}

@@ -1,0 +1,66 @@
+"""Checks on a resolved config: valid values before a run, compatibility with a checkpoint."""
+
+import hashlib
+import json
+
+from genimg_jax.errors import UserError
+from genimg_jax.losses.gan import GENERATOR_LOSSES
+from genimg_jax.models.mlp import get_activation
+from genimg_jax.train.families import FAMILIES
+from genimg_jax.train.gan_step import OUTPUT_RANGES
+
+POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every", "sample_every",
+                     "checkpoint_every", "keep_checkpoints", "num_grid_samples")
+CHOICES = {  # key → allowed values (keys absent from a config are skipped).
+    "family": tuple(FAMILIES),
+    "output_activation": tuple(OUTPUT_RANGES),
+    "generator_loss": tuple(GENERATOR_LOSSES),
+    "likelihood": ("bernoulli", "gaussian"),
+    "compute_dtype": ("float32", "bfloat16"),
+}
+# Keys a resumed run may change: they alter how long or how often, not what is computed.
+RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
+                  "keep_checkpoints", "steps_per_dispatch", "data_dir")
+
+
+def validate(config) -> None:
+  """One-line UserError for the first invalid value."""
+  for key in POSITIVE_INT_KEYS:
+    if config[key] <= 0:
+      raise UserError(f"config.{key} must be a positive integer, got {config[key]}")
+  for key, allowed in CHOICES.items():
+    if key in config and config[key] not in allowed:
+      raise UserError(f"config.{key}={config[key]!r} is not one of: {', '.join(allowed)}")
+  try:
+    get_activation(config.activation)
+  except ValueError as e:
+    raise UserError(f"config.activation: {e}") from None
+
+
+def _model_settings(config_dict: dict) -> dict:
+  return {k: v for k, v in config_dict.items() if k not in RESUMABLE_KEYS}
+
+
+def fingerprint(config_dict: dict) -> str:
+  """Hash of every setting that changes what a run computes."""
+  text = json.dumps(_model_settings(config_dict), sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_info(config) -> dict:
+  """The JSON record stored beside each checkpoint."""
+  config_dict = json.loads(config.to_json())
+  return {"family": config.family, "fingerprint": fingerprint(config_dict), "config": config_dict}
+
+
+def check_resumable(config, saved: dict, step: int) -> None:
+  """One-line UserError naming the differing keys when a checkpoint came from another config."""
+  current = json.loads(config.to_json())
+  if fingerprint(current) == saved.get("fingerprint"):
+    return
+  theirs, ours = _model_settings(saved.get("config", {})), _model_settings(current)
+  diffs = [f"{k}={ours.get(k)!r} here but {theirs.get(k)!r} in the checkpoint"
+           for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
+  raise UserError(f"checkpoint at step {step} was written by a different config "
+                  f"({'; '.join(diffs) or 'unknown difference'}): use a new --workdir or "
+                  f"the run's original settings")

@@ -1,0 +1,39 @@
+"""Train a model: `python train.py --model gan [--workdir DIR] [--config.KEY=VALUE ...]`.
+
+Flags → config (`configs/<model>.py` plus overrides) → `train_and_evaluate(config, workdir)`.
+A run folder that already holds checkpoints is resumed from the latest one.
+"""
+
+import argparse
+import datetime
+import os
+import sys
+
+from genimg_jax import config_cli
+from genimg_jax.errors import exit_on_user_error
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default="gan", help="config name: a file in configs/")
+  parser.add_argument("--workdir", default=None, help="run folder (default runs/<model>-<time>)")
+  args, rest = parser.parse_known_args(argv)
+  return args, config_cli.parse_override_args(rest)
+
+
+@exit_on_user_error
+def main(argv=None):
+  args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+  config = config_cli.load_config(args.model)
+  config_cli.apply_overrides(config, overrides)
+  workdir = args.workdir or os.path.join(
+      "runs", f"{args.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+  from genimg_jax.train.loop import train_and_evaluate  # After flag checks: JAX import is slow.
+
+  final = train_and_evaluate(config, workdir)
+  summary = " | ".join(f"{k} {v:.4g}" for k, v in final.items())
+  print(f"done: {config.num_steps} steps of {args.model} in {workdir} | {summary}", flush=True)
+
+
+if __name__ == "__main__":
+  main()
