@@ -82,7 +82,8 @@ class Run:
 
   def save(self, state) -> None:
     step = int(state.step)
-    self.checkpointer.save(step, state, run_config.run_info(self.config))
+    self.checkpointer.save(step, state, run_config.run_info(
+        self.config, self.image_shape, len(self.train_data.images)))
 
   def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
     images = np.asarray(self.generate(state, self.grid_latents))

@@ -1,0 +1,79 @@
+"""Samples from a run's checkpoint, for any external judge (FID scripts, reviewers).
+
+    python -m genimg_jax.generate --workdir W --num N --out samples.npy [--step S] [--seed 0]
+
+Writes N images as float32 [N, H, W, C] in [0, 1] to the .npy file, and a PNG grid of the
+first `--grid` of them beside it (same name, .png).
+"""
+
+import argparse
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from genimg_jax import checkpoint as ckpt
+from genimg_jax import outputs
+from genimg_jax.errors import UserError, exit_on_user_error
+from genimg_jax.train import compiled
+from genimg_jax.train.families import build_family
+
+
+def load_run(workdir: str, step: int | None = None):
+  """(family, state, step) of a run folder's checkpoint (`step` or the latest)."""
+  if not os.path.isdir(workdir):
+    raise UserError(f"work directory {workdir} does not exist: pass a run folder of train.py")
+  checkpointer = ckpt.Checkpointer(workdir, keep=1)
+  step = ckpt.require_checkpoint(checkpointer, step)
+  info = checkpointer.restore_run_info(step)
+  config = ml_collections.ConfigDict(info["config"])
+  image_shape = tuple(info["image_shape"])
+  family = build_family(config, image_shape)
+  abstract = jax.eval_shape(
+      lambda key: family.init_state(key, info["num_examples"], image_shape), jax.random.PRNGKey(0))
+  sharding = compiled.replicated(compiled.make_mesh())
+  state = checkpointer.restore(step, ckpt.abstract_like(abstract, sharding))
+  checkpointer.close()
+  return family, state, step
+
+
+def generate(family, state, num: int, seed: int, batch_size: int) -> np.ndarray:
+  """`num` samples float32 [num, H, W, C] in [0, 1], drawn in batches from the prior."""
+  sample = jax.jit(lambda state, key: family.generate(
+      state, family.sample_latents(key, batch_size)))
+  key = jax.random.PRNGKey(seed)
+  batches = [np.asarray(sample(state, jax.random.fold_in(key, i)))
+             for i in range(-(-num // batch_size))]
+  return np.concatenate(batches)[:num].astype(np.float32)
+
+
+@exit_on_user_error
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--workdir", required=True, help="run folder written by train.py")
+  parser.add_argument("--num", type=int, required=True, help="number of samples")
+  parser.add_argument("--out", required=True, help="output .npy file")
+  parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  parser.add_argument("--seed", type=int, default=0, help="seed of the latents")
+  parser.add_argument("--batch_size", type=int, default=500, help="samples per compiled call")
+  parser.add_argument("--grid", type=int, default=64, help="samples shown in the PNG grid")
+  args = parser.parse_args(argv)
+  if args.num <= 0 or args.batch_size <= 0:
+    raise UserError(f"--num and --batch_size must be positive, got {args.num}, {args.batch_size}")
+  family, state, step = load_run(args.workdir, args.step)
+  samples = generate(family, state, args.num, args.seed, args.batch_size)
+  out_dir = os.path.dirname(os.path.abspath(args.out))
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+    np.save(args.out, samples)
+  except OSError as e:
+    raise UserError(f"cannot write {args.out} ({e.strerror}): choose a writable --out") from None
+  grid_path = os.path.splitext(args.out)[0] + ".png"
+  outputs.save_image_grid(samples[: args.grid], grid_path)
+  print(f"wrote {args.num} samples of step {step}, shape {samples.shape}, float32 in [0, 1]: "
+        f"{args.out} and {grid_path}", flush=True)
+
+
+if __name__ == "__main__":
+  main()
