@@ -14,6 +14,7 @@ import numpy as np
 from genimg_jax import checkpoint as ckpt
 from genimg_jax import outputs
 from genimg_jax.data import load_dataset
+from genimg_jax.data.device_placement import check_fits_on_device
 from genimg_jax.errors import UserError
 from genimg_jax.train import compiled, run_config
 from genimg_jax.train.families import build_family
@@ -63,6 +64,9 @@ class Run:
     self.grid_latents = self.family.sample_latents(grid_key, config.num_grid_samples)
     self.generate = jax.jit(self.family.generate)
     self.checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
+    self._test_data = None
+    if hasattr(self.family, "reconstruct"):
+      self.reconstruct = jax.jit(self.family.reconstruct)
 
   def init_state(self):
     """Fresh state, or the latest checkpoint's; built by eval_shape then one jit (big_vision)."""
@@ -75,7 +79,17 @@ class Run:
     run_config.check_resumable(self.config, self.checkpointer.restore_run_info(latest), latest)
     return self.checkpointer.restore(latest, ckpt.abstract_like(abstract, self.replicated))
 
+  def test_data(self):
+    """The test split (loaded once, on first use)."""
+    if self._test_data is None:
+      self._test_data = load_dataset(self.config.dataset, "test", self.config.data_dir or None)
+    return self._test_data
+
   def device_data(self) -> dict:
+    """The training split on every device (replicated), checked to fit first."""
+    nbytes = self.train_data.images.nbytes + self.train_data.labels.nbytes
+    for device in self.mesh.devices.flat:
+      check_fits_on_device(nbytes, device)
     images = jax.device_put(self.train_data.images, self.replicated)
     labels = jax.device_put(self.train_data.labels, self.replicated)
     return {"image": images, "label": labels}
@@ -90,9 +104,8 @@ class Run:
     path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"))
     writer.write_images(step, {"samples": outputs.image_grid(images)})
     if hasattr(self.family, "reconstruct"):
-      test = load_dataset(self.config.dataset, "test", self.config.data_dir or None)
-      originals = test.images[: self.config.num_recon]
-      recon = np.asarray(jax.jit(self.family.reconstruct)(state, originals))
+      originals = self.test_data().images[: self.config.num_recon]
+      recon = np.asarray(self.reconstruct(state, originals))
       pairs = np.concatenate([originals / 255.0, recon], axis=2)  # Original | reconstruction.
       outputs.save_image_grid(pairs, os.path.join(self.workdir, f"reconstructions_{step}.png"))
       writer.write_images(step, {"reconstructions": outputs.image_grid(pairs)})
@@ -159,7 +172,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def evaluate_vae(run: Run, state) -> dict[str, float]:
   """Test-split negative ELBO (β = 1) in nats per image and bits per dimension."""
-  test = load_dataset(run.config.dataset, "test", run.config.data_dir or None)
+  test = run.test_data()
   eval_step = jax.jit(run.family.eval_step)
   totals = {}
   batch = run.config.eval_batch_size

@@ -1,0 +1,180 @@
+"""Any prepared TFDS image data set as host arrays, read without TensorFlow.
+
+A data set is found by name under the data dir as `NAME[/CONFIG]/VERSION/dataset_info.json`
+and opened with `tfds.builder_from_directory`, which rebuilds the features from the files
+written next to the data. So sets prepared by `genimg_jax.prepare` (whose builders are never
+registered) and sets built by `tfds build` read the same way, and a registered stock builder
+of the same name (TFDS's `mnist`, which wants version 3.0.1 and tfrecord) is never involved.
+array_record (or parquet) sets are read through the random-access data source: no TensorFlow;
+`Image` features are decoded by Pillow. A tfrecord set needs TensorFlow.
+"""
+
+import importlib
+import json
+import os
+import re
+
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core import constants, file_adapters, registered
+
+from genimg_jax.errors import UserError
+
+READ_CHUNK = 4096  # Records deserialised per `__getitems__` call: few Python calls, bounded memory.
+VERSION_PATTERN = re.compile(r"\d+\.\d+\.\d+")
+NAME_PATTERN = re.compile(r"[a-z0-9_]+(/[\w.\-]+)?(:\d+\.\d+\.\d+)?")  # name[/config][:version]
+IMAGE_KEY, LABEL_KEY = "image", "label"
+RANDOM_ACCESS_FORMATS = tuple(f.value for f in file_adapters.FileFormat.with_random_access())
+
+
+def resolve_data_dir(data_dir: str | None = None) -> str:
+  """`data_dir`, else `$TFDS_DATA_DIR`, else TFDS's default `~/tensorflow_datasets`."""
+  return os.path.expanduser(data_dir or constants.get_default_data_dir())
+
+
+def _file_format(version_dir: str) -> str:
+  """File format recorded in dataset_info.json (old sets without one are tfrecord)."""
+  with open(os.path.join(version_dir, "dataset_info.json")) as f:
+    return json.load(f).get("fileFormat", "tfrecord")
+
+
+def _prepared_versions(dataset_dir: str) -> list[str]:
+  """Version folders of `dataset_dir` holding a finished data set, oldest first."""
+  if not os.path.isdir(dataset_dir):
+    return []
+  versions = [v for v in os.listdir(dataset_dir) if VERSION_PATTERN.fullmatch(v)
+              and os.path.isfile(os.path.join(dataset_dir, v, "dataset_info.json"))]
+  return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def _is_known_name(name: str) -> bool:
+  """Whether TFDS has a builder called `name` (imports only that builder's module)."""
+  try:
+    tfds.builder_cls(name)
+  except registered.DatasetNotFoundError:
+    return False
+  except Exception:  # pylint: disable=broad-except  # Registered, but its module failed to import.
+    return True
+  return True
+
+
+def find_prepared(name: str, data_dir: str) -> str:
+  """Folder of the version of `name[/config][:version]` to read: the newest one TFDS can read
+  without TensorFlow (array_record, parquet), else the newest."""
+  base, _, version = name.partition(":")
+  if not NAME_PATTERN.fullmatch(name):
+    raise UserError(f"data set name {name!r} is not valid: use NAME, NAME/CONFIG or "
+                    f"NAME:VERSION with lower case TFDS names (like mnist or cifar10)")
+  dataset_dir = os.path.join(data_dir, *base.split("/"))
+  versions = _prepared_versions(dataset_dir)
+  if version:
+    versions = [v for v in versions if v == version]
+  if versions:
+    readable = [v for v in versions
+                if _file_format(os.path.join(dataset_dir, v)) in RANDOM_ACCESS_FORMATS]
+    return os.path.join(dataset_dir, (readable or versions)[-1])
+  configs = [c for c in sorted(os.listdir(dataset_dir)) if _prepared_versions(
+      os.path.join(dataset_dir, c))] if os.path.isdir(dataset_dir) else []
+  if configs and "/" not in base:
+    raise UserError(f"data set {base!r} in {data_dir} has configs {', '.join(configs)}: name "
+                    f"one, like {base}/{configs[0]}")
+  root = base.split("/")[0]
+  if not _is_known_name(root):
+    raise UserError(f"unknown data set {name!r}: it is not a TFDS data set and is not prepared "
+                    f"in {data_dir}; check the name, or prepare it from an image folder with "
+                    f"`python -m genimg_jax.prepare {root} --from DIR --data_dir {data_dir}`")
+  raise UserError(f"data set {name!r} is not prepared in {data_dir} (no "
+                  f"{dataset_dir}/<version>/dataset_info.json): on a machine with network run "
+                  f"`tfds build {base} --data_dir {data_dir} --file_format=array_record`, or "
+                  f"offline run `python -m genimg_jax.prepare {root} --from DIR --data_dir "
+                  f"{data_dir}` (DIR: the IDX files of mnist/fashion_mnist, or DIR/<class>/*.png)")
+
+
+def _tensorflow_available() -> bool:
+  try:
+    importlib.import_module("tensorflow")
+  except ImportError:
+    return False
+  return True
+
+
+def _image_key(features) -> str:
+  """`image`, else the first Image feature."""
+  if IMAGE_KEY in features:
+    return IMAGE_KEY
+  for key, feature in features.items():
+    if isinstance(feature, tfds.features.Image):
+      return key
+  raise UserError(f"data set has no image feature (features: {', '.join(features)}): "
+                  f"use an image data set")
+
+
+def _read_random_access(builder, split: str, image_key: str, has_label: bool):
+  """Whole split via the array_record data source, `READ_CHUNK` records per call."""
+  source = builder.as_data_source(split=split)
+  n = len(source)
+  images, labels = None, np.zeros(n, np.int32)
+  for start in range(0, n, READ_CHUNK):
+    records = source.__getitems__(list(range(start, min(start + READ_CHUNK, n))))
+    for i, record in enumerate(records, start):
+      image = np.asarray(record[image_key])
+      if images is None:
+        images = np.empty((n,) + image.shape, np.uint8)
+      if image.shape != images.shape[1:]:
+        raise UserError(f"images of {builder.name} have different shapes ({images.shape[1:]} "
+                        f"and {image.shape} at record {i} of {split}): resize them to one size")
+      images[i] = image
+      if has_label:
+        labels[i] = record[LABEL_KEY]
+  if images is None:
+    raise UserError(f"split {split!r} of {builder.name} in {builder.data_dir} is empty")
+  return images, labels
+
+
+def _read_with_tensorflow(builder, split: str, image_key: str, has_label: bool):
+  """Whole split of a tfrecord set through tf.data (TensorFlow is installed)."""
+  arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+  images = np.asarray(arrays[image_key])
+  labels = np.asarray(arrays[LABEL_KEY]) if has_label else np.zeros(len(images))
+  return images, labels.astype(np.int32)
+
+
+def load(name: str, split: str, data_dir: str | None = None):
+  """(images uint8 [N, H, W, C], labels int32 [N], num_classes) of a prepared data set.
+
+  Without a `label` feature, labels are zeros and num_classes is 0 ("unlabelled"): a
+  class-conditional model must refuse such a set rather than learn one fake class.
+  """
+  data_dir = resolve_data_dir(data_dir)
+  version_dir = find_prepared(name, data_dir)
+  builder = tfds.builder_from_directory(version_dir)
+  if split not in builder.info.splits:
+    raise UserError(f"data set {name!r} in {version_dir} has no split {split!r}: available "
+                    f"splits: {', '.join(builder.info.splits)}")
+  features = builder.info.features
+  image_key = _image_key(features)
+  if np.dtype(features[image_key].np_dtype) != np.uint8:
+    raise UserError(f"images of {name!r} are {np.dtype(features[image_key].np_dtype)}: only "
+                    f"uint8 images are supported")
+  has_label = LABEL_KEY in features
+  file_format = _file_format(version_dir)
+  if file_format in RANDOM_ACCESS_FORMATS:
+    images, labels = _read_random_access(builder, split, image_key, has_label)
+  elif _tensorflow_available():
+    images, labels = _read_with_tensorflow(builder, split, image_key, has_label)
+  else:
+    base = name.split(":")[0]
+    raise UserError(f"data set {name!r} in {version_dir} is prepared as {file_format}, which "
+                    f"needs TensorFlow to read: rebuild it with `tfds build {base} --data_dir "
+                    f"{data_dir} --file_format=array_record` (offline: `python -m "
+                    f"genimg_jax.prepare {base.split('/')[0]} --from DIR --data_dir {data_dir}`), "
+                    f"or install tensorflow")
+  if images.ndim == 3:
+    images = images[..., None]  # 2-D images get a channel axis: NHWC always.
+  if not has_label:
+    num_classes = 0
+  elif isinstance(features[LABEL_KEY], tfds.features.ClassLabel):
+    num_classes = features[LABEL_KEY].num_classes
+  else:
+    num_classes = int(labels.max(initial=-1)) + 1
+  return images, labels, num_classes
