@@ -6,6 +6,7 @@ temporary folder and renames it when complete, so a crash mid-save never leaves 
 that looks whole.
 """
 
+import contextlib
 import os
 
 import jax
@@ -33,22 +34,52 @@ class Checkpointer:
     return list(self._manager.all_steps())
 
   def save(self, step: int, state, run_info: dict) -> None:
-    """Writes checkpoint `step` (state buffers are copied before this returns)."""
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(run_info)), force=True)
-    self._manager.wait_until_finished()
+    """Writes checkpoint `step` and waits for it; the previous ones survive a failed save."""
+    previous = self.latest_step()
+    try:
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(run_info)), force=True)
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except  # Disk full, permissions, I/O.
+      kept = (f"the checkpoint of step {previous} is intact" if previous is not None
+              else "no earlier checkpoint exists")
+      raise UserError(f"cannot save the checkpoint of step {step} in {self.directory} "
+                      f"({_reason(e)}); {kept}: free disk space or fix permissions, then run "
+                      f"the same command to resume") from None
 
   def restore_run_info(self, step: int) -> dict:
-    return self._manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))["run"]
+    """The JSON record saved with checkpoint `step`."""
+    with self._readable(step):
+      args = ocp.args.Composite(run=ocp.args.JsonRestore())
+      return self._manager.restore(step, args=args)["run"]
 
   def restore(self, step: int, abstract_state):
     """The state saved at `step`, placed like `abstract_state` (ShapeDtypeStructs with sharding)."""
-    restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state)))
-    return restored["state"]
+    with self._readable(step):
+      restored = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state)))
+      return restored["state"]
+
+  @contextlib.contextmanager
+  def _readable(self, step: int):
+    """Turns any failure to read checkpoint `step` into one line saying what to do."""
+    try:
+      yield
+    except Exception as e:  # pylint: disable=broad-except  # Truncated or garbled files.
+      path = os.path.join(self.directory, str(step))
+      raise UserError(f"checkpoint {path} cannot be read ({_reason(e)}): it is corrupt or "
+                      f"incomplete; move it away to resume from an earlier checkpoint, or use "
+                      f"a new --workdir") from None
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _reason(error: Exception) -> str:
+  """The first line of an exception, prefixed by its type: short enough for one line."""
+  lines = str(error).strip().splitlines()
+  text = lines[0].split(" See full ")[0] if lines else ""  # TensorStore appends internals.
+  return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
 def abstract_like(state, sharding):

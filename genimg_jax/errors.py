@@ -1,25 +1,74 @@
 """User-facing errors: one clear line on stderr and a non-zero exit, never a traceback."""
 
 import functools
+import logging
+import os
 import sys
+import threading
 
 
 class UserError(Exception):
   """A problem the user can fix: the message says what is wrong and what to do."""
 
   exit_code = 2
+  prefix = "error"
+
+
+class NonFiniteError(UserError):
+  """Training produced a NaN/Inf loss or gradient norm; the last good checkpoint is kept."""
+
+  exit_code = 3
+
+
+class Interrupted(UserError):
+  """SIGINT/SIGTERM stopped the run after saving a checkpoint: exit 128 + signal number."""
+
+  prefix = "stopped"
+
+  def __init__(self, message: str, signum: int):
+    super().__init__(message)
+    self.exit_code = 128 + signum
+
+
+VERBOSE_ENV = "GENIMG_VERBOSE"  # Set to 1 to see the libraries' own logs and thread errors.
+
+
+def _quiet_library_errors() -> None:
+  """Keeps library noise off stderr so a failure reads as our one line.
+
+  Orbax logs each failed write with a traceback (absl logger) and writer threads (Orbax,
+  tensorboardX) die with OSError on a full disk; the main thread reports the same failure
+  as a UserError. Other exceptions in threads still print.
+  """
+  if os.environ.get(VERBOSE_ENV) == "1":
+    return
+  logging.getLogger("absl").setLevel(logging.CRITICAL)
+  default_hook = threading.excepthook
+
+  def hook(args):
+    if not issubclass(args.exc_type, OSError):
+      default_hook(args)
+
+  threading.excepthook = hook
 
 
 def exit_on_user_error(main):
-  """Wraps a CLI entry point so a UserError ends in one line on stderr and exit code 2."""
+  """Wraps a CLI entry point so a UserError ends in one line on stderr and its exit code.
+
+  The process ends with `os._exit` once the line is flushed: background threads of Orbax and
+  TensorStore may still hold failed futures, and a normal interpreter shutdown would print
+  their tracebacks after our one line. Callers close their files before raising.
+  """
 
   @functools.wraps(main)
   def wrapper(*args, **kwargs):
+    _quiet_library_errors()
     try:
       return main(*args, **kwargs)
     except UserError as e:
       message = " ".join(str(e).split())  # Exactly one line.
-      print(f"error: {message}", file=sys.stderr, flush=True)
-      sys.exit(e.exit_code)
+      print(f"{e.prefix}: {message}", file=sys.stderr, flush=True)
+      sys.stdout.flush()
+      os._exit(e.exit_code)
 
   return wrapper

@@ -6,6 +6,7 @@ the device once, after the next dispatch has been queued, so the host never stal
 """
 
 import os
+import signal
 import time
 
 import jax
@@ -15,8 +16,9 @@ from genimg_jax import checkpoint as ckpt
 from genimg_jax import outputs
 from genimg_jax.data import load_dataset
 from genimg_jax.data.device_placement import check_fits_on_device
-from genimg_jax.errors import UserError
-from genimg_jax.train import compiled, run_config
+from genimg_jax.errors import Interrupted, NonFiniteError, UserError
+from genimg_jax.train import compiled, run_config, signals
+from genimg_jax.train.interval_metrics import IntervalMetrics
 from genimg_jax.train.families import build_family
 
 
@@ -112,61 +114,78 @@ class Run:
     return path
 
 
-def _mean_metrics(chunks: list[dict]) -> dict[str, float]:
-  """Host means over every step of a log interval; chunks: dicts of device arrays [K]."""
-  fetched = jax.device_get(chunks)
-  return {name: float(np.mean(np.concatenate([c[name] for c in fetched]))) for name in fetched[0]}
+def _raise_nonfinite(bad, run: Run) -> None:
+  last = run.checkpointer.latest_step()
+  kept = (f"the last good checkpoint, step {last}, is kept in {run.checkpointer.directory}"
+          if last is not None else "no checkpoint was saved")
+  raise NonFiniteError(f"{bad.name} became {bad.value} at step {bad.step}: training stopped "
+                       f"and {kept}; lower the learning rate or check the data")
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains `config` in `workdir` (resuming from its latest checkpoint); returns final metrics."""
+  """Trains `config` in `workdir` (resuming from its latest checkpoint); returns final metrics.
+
+  Raises NonFiniteError on a NaN/Inf metric (without saving the poisoned state) and
+  Interrupted after SIGINT/SIGTERM (having saved a checkpoint at the step reached).
+  """
   run_config.validate(config)
   _ensure_workdir(workdir)
   outputs.write_config(workdir, config.to_dict())
   run = Run(config, workdir)
   state = run.init_state()
-  start_step = int(state.step)
+  step = int(state.step)
   data = run.device_data()
   writer = outputs.RunWriter(workdir)
-  writer.truncate_after(start_step)
-  progress = outputs.Progress(config.num_steps, initial_step=start_step)
-  interval, pending, last = [], None, (start_step, time.perf_counter())
-  final = {}
+  writer.truncate_after(step)
+  progress = outputs.Progress(config.num_steps, initial_step=step)
+  metrics, final, last_report = IntervalMetrics(), {}, (step, time.perf_counter())
 
-  def report(entry):
-    nonlocal last, final
-    step, chunks = entry
-    scalars = _mean_metrics(chunks)  # Blocks until the interval's last dispatch is done.
+  def report():
+    nonlocal final, last_report
+    end_step, scalars, bad = metrics.report()
+    if bad is not None:
+      _raise_nonfinite(bad, run)
     now = time.perf_counter()
-    steps_per_sec = (step - last[0]) / max(now - last[1], 1e-9)
-    last = (step, now)
-    writer.write_scalars(step, {**scalars, "steps_per_sec": steps_per_sec})
-    progress.update(step, scalars, steps_per_sec)
-    final = scalars
+    steps_per_sec = (end_step - last_report[0]) / max(now - last_report[1], 1e-9)
+    last_report, final = (end_step, now), scalars
+    writer.write_scalars(end_step, {**scalars, "steps_per_sec": steps_per_sec})
+    progress.update(end_step, scalars, steps_per_sec)
 
-  step = start_step
-  while step < config.num_steps:
-    num = _boundary_steps(config, step)
-    state, metrics = run.multi_step(state, data, num)
-    step += num
-    interval.append(metrics)
-    if pending is not None:
-      report(pending)
-      pending = None
-    if step % config.log_every == 0 or step == config.num_steps:
-      pending, interval = (step, interval), []
-    if step % config.sample_every == 0 or step == config.num_steps:
-      run.write_samples(state, step, writer)
-    if step % config.checkpoint_every == 0 or step == config.num_steps:
-      run.save(state)
-  if pending is not None:
-    report(pending)
-  progress.close()
-  if config.family == "vae":
-    final.update(evaluate_vae(run, state))
-    writer.write_scalars(step, {f"test_{k}": v for k, v in final.items() if k.startswith("test")})
-  writer.close()
-  run.checkpointer.close()
+  def save():
+    bad = metrics.check_unreported()
+    if bad is not None:
+      _raise_nonfinite(bad, run)
+    run.save(state)
+
+  try:
+    with signals.StopRequest() as stop:
+      while step < config.num_steps:
+        num = _boundary_steps(config, step)
+        state, step_metrics = run.multi_step(state, data, num)
+        metrics.add(step, step_metrics)
+        step += num
+        if metrics.has_closed:
+          report()  # The previous interval, now that this dispatch is queued.
+        if step % config.log_every == 0 or step == config.num_steps:
+          metrics.close(step)
+        if step % config.sample_every == 0 or step == config.num_steps:
+          run.write_samples(state, step, writer)
+        if step % config.checkpoint_every == 0 or step == config.num_steps or stop.requested:
+          save()
+        if stop.requested and step < config.num_steps:
+          raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}: checkpoint "
+                            f"saved in {run.checkpointer.directory}; run the same command to "
+                            f"resume", stop.signum)
+    if metrics.has_closed:
+      report()
+    if config.family == "vae":
+      test_metrics = evaluate_vae(run, state)
+      writer.write_scalars(step, test_metrics)
+      final.update(test_metrics)
+  finally:
+    progress.close()
+    writer.close()
+    run.checkpointer.close()
   return final
 
 

@@ -1,0 +1,39 @@
+"""SIGINT / SIGTERM become a request to stop after the dispatch in flight (and save)."""
+
+import signal
+import threading
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequest:
+  """Context manager: while active, the first SIGINT/SIGTERM sets `signum` instead of killing.
+
+  A second signal of the same kind gets the default behaviour back (an impatient user can
+  still kill the run at once).
+  """
+
+  def __init__(self):
+    self.signum = None
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signum = signum
+    signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+  @property
+  def requested(self) -> bool:
+    return self.signum is not None
+
+  def __enter__(self):
+    if threading.current_thread() is not threading.main_thread():
+      return self  # Only the main thread may install handlers; signals then act as usual.
+    for signum in STOP_SIGNALS:
+      self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+    return False
