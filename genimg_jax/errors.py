@@ -55,9 +55,9 @@ def _quiet_library_errors() -> None:
 def exit_on_user_error(main):
   """Wraps a CLI entry point so a UserError ends in one line on stderr and its exit code.
 
-  The process ends with `os._exit` once the line is flushed: background threads of Orbax and
-  TensorStore may still hold failed futures, and a normal interpreter shutdown would print
-  their tracebacks after our one line. Callers close their files before raising.
+  Once the line is flushed, stderr is pointed at /dev/null: background threads of Orbax and
+  TensorStore may still hold failed futures, and the interpreter's shutdown would print their
+  tracebacks after our one line. Exit handlers still run.
   """
 
   @functools.wraps(main)
@@ -69,6 +69,9 @@ def exit_on_user_error(main):
       message = " ".join(str(e).split())  # Exactly one line.
       print(f"{e.prefix}: {message}", file=sys.stderr, flush=True)
       sys.stdout.flush()
-      os._exit(e.exit_code)
+      if os.environ.get(VERBOSE_ENV) != "1":
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+      sys.exit(e.exit_code)
 
   return wrapper

@@ -108,7 +108,7 @@ class GAN:
         "d_loss": d_loss, "g_loss": g_loss,
         "d_real": jnp.mean(jax.nn.sigmoid(logits_real)),  # D(x): mean probability "real".
         "d_fake": jnp.mean(jax.nn.sigmoid(logits_fake)),  # D(G(z)) before the D update.
-        "d_grad_norm": optax.global_norm(d_grads), "g_grad_norm": optax.global_norm(g_grads),
+        "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
     }
     new_state = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state)

@@ -130,9 +130,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """
   run_config.validate(config)
   _ensure_workdir(workdir)
-  outputs.write_config(workdir, config.to_dict())
   run = Run(config, workdir)
-  state = run.init_state()
+  state = run.init_state()  # Refuses a checkpoint of another config before anything is written.
+  outputs.write_config(workdir, config.to_dict())
   step = int(state.step)
   data = run.device_data()
   writer = outputs.RunWriter(workdir)

@@ -9,8 +9,15 @@ from genimg_jax.models.mlp import get_activation
 from genimg_jax.train.families import FAMILIES
 from genimg_jax.train.gan_step import OUTPUT_RANGES
 
+# Keys checked when present in a config (model configs add their own keys).
 POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every", "sample_every",
-                     "checkpoint_every", "keep_checkpoints", "num_grid_samples")
+                     "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
+                     "eval_batch_size", "num_recon")
+POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
+NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta")
+FRACTION_KEYS = ("discriminator_dropout",)  # Must lie in [0, 1).
+WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden")
+ADAM_BETA_KEYS = ("adam_b1", "adam_b2")  # Must lie in [0, 1).
 CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "family": tuple(FAMILIES),
     "output_activation": tuple(OUTPUT_RANGES),
@@ -25,9 +32,22 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
 
 def validate(config) -> None:
   """One-line UserError for the first invalid value."""
-  for key in POSITIVE_INT_KEYS:
+  present = lambda keys: [k for k in keys if k in config]
+  for key in present(POSITIVE_INT_KEYS):
     if config[key] <= 0:
       raise UserError(f"config.{key} must be a positive integer, got {config[key]}")
+  for key in present(POSITIVE_FLOAT_KEYS):
+    if not config[key] > 0:
+      raise UserError(f"config.{key} must be positive, got {config[key]}")
+  for key in present(NON_NEGATIVE_KEYS):
+    if not config[key] >= 0:
+      raise UserError(f"config.{key} must be zero or positive, got {config[key]}")
+  for key in present(FRACTION_KEYS + ADAM_BETA_KEYS):
+    if not 0 <= config[key] < 1:
+      raise UserError(f"config.{key} must lie in [0, 1), got {config[key]}")
+  for key in present(WIDTH_KEYS):
+    if any(int(w) <= 0 for w in config[key]):
+      raise UserError(f"config.{key} must hold positive layer widths, got {tuple(config[key])}")
   for key, allowed in CHOICES.items():
     if key in config and config[key] not in allowed:
       raise UserError(f"config.{key}={config[key]!r} is not one of: {', '.join(allowed)}")

@@ -73,7 +73,7 @@ class VAE:
     (loss, parts), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, images, key)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, **parts, "grad_norm": optax.global_norm(grads)}
+    metrics = {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def eval_step(self, state: VAEState, images_u8: jnp.ndarray, key) -> dict:

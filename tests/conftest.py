@@ -1,0 +1,84 @@
+"""Shared helpers for the tests: tiny configs (fast on 2 CPU cores) and subprocess plumbing."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import gan as gan_config_module
+from configs import vae as vae_config_module
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Tiny run settings shared by every end-to-end test: 12 steps, logs at 4/8/12, samples and
+# checkpoints at 6/12, dispatches of up to 4 steps (4 does not divide 6: boundaries clip them).
+TINY_RUN = dict(num_steps=12, batch_size=8, log_every=4, sample_every=6, checkpoint_every=6,
+                steps_per_dispatch=4, num_grid_samples=16, keep_checkpoints=3)
+
+
+def make_tiny_gan_config(**overrides):
+  """configs/gan.py with small widths and the TINY_RUN schedule (plus `overrides`)."""
+  config = gan_config_module.get_config()
+  config.update(dict(TINY_RUN, latent_dim=8, generator_hidden=(32, 16),
+                     discriminator_hidden=(32, 16)))
+  config.update(overrides)
+  return config
+
+
+def make_tiny_vae_config(**overrides):
+  """configs/vae.py with small widths and the TINY_RUN schedule (plus `overrides`)."""
+  config = vae_config_module.get_config()
+  config.update(dict(TINY_RUN, latent_dim=4, encoder_hidden=(32, 16), decoder_hidden=(16, 32),
+                     num_recon=8, eval_batch_size=1000))
+  config.update(overrides)
+  return config
+
+
+@pytest.fixture
+def tiny_gan_config():
+  return make_tiny_gan_config()
+
+
+@pytest.fixture
+def tiny_vae_config():
+  return make_tiny_vae_config()
+
+
+def subprocess_env() -> dict:
+  """Environment for `python train.py` / `python -m genimg_jax.generate` children: CPU only."""
+  env = dict(os.environ)
+  env["JAX_PLATFORMS"] = "cpu"
+  env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  env.pop("JAX_ENABLE_X64", None)
+  return env
+
+
+def run_python(args, timeout=240) -> subprocess.CompletedProcess:
+  """Runs `python ARGS...` from the repository root; captures text stdout/stderr."""
+  return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=subprocess_env(),
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def _train(tmp_path_factory, name, config):
+  from genimg_jax.train.loop import train_and_evaluate  # Imported lazily: JAX is slow to load.
+
+  workdir = str(tmp_path_factory.mktemp(name))
+  final = train_and_evaluate(config, workdir)
+  return {"workdir": workdir, "final": final, "config": config}
+
+
+@pytest.fixture(scope="session")
+def trained_gan_run(tmp_path_factory):
+  """A finished tiny GAN run (TINY_RUN schedule), trained in-process once per session.
+
+  {"workdir", "final" (train_and_evaluate's dict), "config"}. Treat the folder as read-only:
+  copy it before resuming or changing it.
+  """
+  return _train(tmp_path_factory, "trained_gan", make_tiny_gan_config())
+
+
+@pytest.fixture(scope="session")
+def trained_vae_run(tmp_path_factory):
+  """A finished tiny VAE run, as trained_gan_run."""
+  return _train(tmp_path_factory, "trained_vae", make_tiny_vae_config())
