@@ -29,6 +29,16 @@ def get_activation(name: str, leaky_relu_slope: float = 0.2) -> Activation:
   return activations[name]
 
 
+def hidden_layers(x, widths, activation, dtype, dropout_rate: float = 0.0, train: bool = False):
+  """Dense(w) → activation (→ dropout) for each width; called inside a compact method, so the
+  layers belong to (and are named in) the calling module: Dense_0, Dense_1, ..."""
+  for width in widths:
+    x = activation(nn.Dense(width, dtype=dtype)(x))
+    if dropout_rate > 0:
+      x = nn.Dropout(dropout_rate, deterministic=not train)(x)
+  return x
+
+
 class Generator(nn.Module):
   """z [B, latent] → Dense(h) act … → Dense(prod(image_shape)) out_act → images [B, *image_shape]."""
 
@@ -40,9 +50,7 @@ class Generator(nn.Module):
 
   @nn.compact
   def __call__(self, z):
-    x = z
-    for width in self.hidden:
-      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
+    x = hidden_layers(z, self.hidden, self.activation, self.dtype)
     x = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
     x = self.output_activation(x.astype(jnp.float32))
     return x.reshape((z.shape[0], *self.image_shape))
@@ -62,10 +70,7 @@ class Discriminator(nn.Module):
   @nn.compact
   def __call__(self, images, train: bool = True):
     x = images.reshape((images.shape[0], -1))
-    for width in self.hidden:
-      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
-      if self.dropout_rate > 0:
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = hidden_layers(x, self.hidden, self.activation, self.dtype, self.dropout_rate, train)
     logits = nn.Dense(1, dtype=self.dtype)(x)
     return logits[:, 0].astype(jnp.float32)
 
@@ -80,9 +85,8 @@ class Encoder(nn.Module):
 
   @nn.compact
   def __call__(self, images):
-    x = images.reshape((images.shape[0], -1))
-    for width in self.hidden:
-      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
+    x = hidden_layers(images.reshape((images.shape[0], -1)), self.hidden, self.activation,
+                      self.dtype)
     mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(x)
     logvar = nn.Dense(self.latent_dim, dtype=self.dtype, name="logvar")(x)
     return mean.astype(jnp.float32), logvar.astype(jnp.float32)
@@ -101,9 +105,7 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, z):
-    x = z
-    for width in self.hidden:
-      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
+    x = hidden_layers(z, self.hidden, self.activation, self.dtype)
     logits = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
     return logits.astype(jnp.float32).reshape((z.shape[0], *self.image_shape))
 
