@@ -5,6 +5,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.model = ""  # Config file name (configs/<model>.py); set by train.py's --model.
   config.family = ""  # Model family, picks the train step: "gan" or "vae" (set by each model).
   config.seed = 0  # Seeds parameters, batches, noise: same seed ⇒ same run, bit for bit.
   config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.

@@ -75,11 +75,14 @@ class Checkpointer:
     self._manager.close()
 
 
-def _reason(error: Exception) -> str:
-  """The first line of an exception, prefixed by its type: short enough for one line."""
+def _reason(error: Exception, limit: int = 300) -> str:
+  """The first line of an exception, prefixed by its type; long messages keep both ends
+  (TensorStore puts the path first and the cause, e.g. "No space left on device", last)."""
   lines = str(error).strip().splitlines()
   text = lines[0].split(" See full ")[0] if lines else ""  # TensorStore appends internals.
-  return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+  if len(text) > limit:
+    text = text[: limit // 3] + " … " + text[-(2 * limit) // 3:]
+  return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def abstract_like(state, sharding):

@@ -32,8 +32,7 @@ def load_config(model: str, configs_dir: str = CONFIGS_DIR) -> ml_collections.Co
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
-  with config.unlocked():
-    config.model = model  # The config file this run came from.
+  config.model = model
   return config
 
 

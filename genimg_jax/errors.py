@@ -3,6 +3,7 @@
 import functools
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -36,9 +37,10 @@ VERBOSE_ENV = "GENIMG_VERBOSE"  # Set to 1 to see the libraries' own logs and th
 def _quiet_library_errors() -> None:
   """Keeps library noise off stderr so a failure reads as our one line.
 
-  Orbax logs each failed write with a traceback (absl logger) and writer threads (Orbax,
-  tensorboardX) die with OSError on a full disk; the main thread reports the same failure
-  as a UserError. Other exceptions in threads still print.
+  Orbax logs each failed write with a traceback (absl logger); writer threads (Orbax,
+  tensorboardX) die with OSError on a full disk; TensorStore callbacks of an aborted save
+  report "Event loop is closed" as unraisable exceptions. The main thread reports the failure
+  itself as a UserError. Every other exception still prints.
   """
   if os.environ.get(VERBOSE_ENV) == "1":
     return
@@ -50,6 +52,13 @@ def _quiet_library_errors() -> None:
       default_hook(args)
 
   threading.excepthook = hook
+  default_unraisablehook = sys.unraisablehook
+
+  def unraisablehook(unraisable):
+    if "Event loop is closed" not in str(unraisable.exc_value):
+      default_unraisablehook(unraisable)
+
+  sys.unraisablehook = unraisablehook
 
 
 def exit_on_user_error(main):
@@ -65,13 +74,21 @@ def exit_on_user_error(main):
     _quiet_library_errors()
     try:
       return main(*args, **kwargs)
+    except KeyboardInterrupt:  # Ctrl-C before the training loop took over the signal.
+      e = Interrupted("SIGINT before training started: nothing to save", signal.SIGINT)
+      _exit_with_line(e)
     except UserError as e:
-      message = " ".join(str(e).split())  # Exactly one line.
-      print(f"{e.prefix}: {message}", file=sys.stderr, flush=True)
-      sys.stdout.flush()
-      if os.environ.get(VERBOSE_ENV) != "1":
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stderr.fileno())
-      sys.exit(e.exit_code)
+      _exit_with_line(e)
 
   return wrapper
+
+
+def _exit_with_line(e: UserError) -> None:
+  """Prints `e` as one line on stderr, silences what shutdown might print, exits with its code."""
+  message = " ".join(str(e).split())  # Exactly one line.
+  print(f"{e.prefix}: {message}", file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  if os.environ.get(VERBOSE_ENV) != "1":
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stderr.fileno())
+  sys.exit(e.exit_code)

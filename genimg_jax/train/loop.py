@@ -10,6 +10,7 @@ import signal
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from genimg_jax import checkpoint as ckpt
@@ -18,7 +19,7 @@ from genimg_jax.data import load_dataset
 from genimg_jax.data.device_placement import check_fits_on_device
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
 from genimg_jax.train import compiled, run_config, signals
-from genimg_jax.train.interval_metrics import IntervalMetrics
+from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
 
@@ -28,6 +29,12 @@ def _boundary_steps(config, step: int) -> int:
   for every in (config.log_every, config.sample_every, config.checkpoint_every):
     stop = min(stop, (step // every + 1) * every)
   return min(config.steps_per_dispatch, stop - step)
+
+
+def _all_finite(tree) -> jax.Array:
+  """True when every floating-point leaf of `tree` is finite (one fused reduction)."""
+  leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def _ensure_workdir(workdir: str) -> None:
@@ -67,6 +74,7 @@ class Run:
     self.generate = jax.jit(self.family.generate)
     self.checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
     self._test_data = None
+    self.all_finite = jax.jit(_all_finite)
     if hasattr(self.family, "reconstruct"):
       self.reconstruct = jax.jit(self.family.reconstruct)
 
@@ -97,7 +105,10 @@ class Run:
     return {"image": images, "label": labels}
 
   def save(self, state) -> None:
+    """Checkpoints `state`, unless any of its numbers is NaN/Inf (then NonFiniteError)."""
     step = int(state.step)
+    if not bool(self.all_finite(state)):
+      _raise_nonfinite(NonFinite(step, "the parameters or optimiser state", float("nan")), self)
     self.checkpointer.save(step, state, run_config.run_info(
         self.config, self.image_shape, len(self.train_data.images)))
 
@@ -130,6 +141,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """
   run_config.validate(config)
   _ensure_workdir(workdir)
+  with signals.StopRequest() as stop:  # From here on, a signal stops after the next dispatch.
+    return _train(config, workdir, stop)
+
+
+def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
   run = Run(config, workdir)
   state = run.init_state()  # Refuses a checkpoint of another config before anything is written.
   outputs.write_config(workdir, config.to_dict())
@@ -158,24 +174,23 @@ def train_and_evaluate(config, workdir: str) -> dict:
     run.save(state)
 
   try:
-    with signals.StopRequest() as stop:
-      while step < config.num_steps:
-        num = _boundary_steps(config, step)
-        state, step_metrics = run.multi_step(state, data, num)
-        metrics.add(step, step_metrics)
-        step += num
-        if metrics.has_closed:
-          report()  # The previous interval, now that this dispatch is queued.
-        if step % config.log_every == 0 or step == config.num_steps:
-          metrics.close(step)
-        if step % config.sample_every == 0 or step == config.num_steps:
-          run.write_samples(state, step, writer)
-        if step % config.checkpoint_every == 0 or step == config.num_steps or stop.requested:
-          save()
-        if stop.requested and step < config.num_steps:
-          raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}: checkpoint "
-                            f"saved in {run.checkpointer.directory}; run the same command to "
-                            f"resume", stop.signum)
+    while step < config.num_steps:
+      num = _boundary_steps(config, step)
+      state, step_metrics = run.multi_step(state, data, num)
+      metrics.add(step, step_metrics)
+      step += num
+      if metrics.has_closed:
+        report()  # The previous interval, now that this dispatch is queued.
+      if step % config.log_every == 0 or step == config.num_steps:
+        metrics.close(step)
+      if step % config.sample_every == 0 or step == config.num_steps:
+        run.write_samples(state, step, writer)
+      if step % config.checkpoint_every == 0 or step == config.num_steps or stop.requested:
+        save()
+      if stop.requested and step < config.num_steps:
+        raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}: checkpoint saved "
+                          f"in {run.checkpointer.directory}; run the same command to resume",
+                          stop.signum)
     if metrics.has_closed:
       report()
     if config.family == "vae":

@@ -79,6 +79,10 @@ def check_resumable(config, saved: dict, step: int) -> None:
   current = json.loads(config.to_json())
   if fingerprint(current) == saved.get("fingerprint"):
     return
+  if saved.get("family") != config.family:
+    raise UserError(f"checkpoint at step {step} is from a {saved.get('family')} run "
+                    f"(model {saved.get('config', {}).get('model')!r}), not {config.family}: "
+                    f"use a new --workdir or --model {saved.get('config', {}).get('model')}")
   theirs, ours = _model_settings(saved.get("config", {})), _model_settings(current)
   diffs = [f"{k}={ours.get(k)!r} here but {theirs.get(k)!r} in the checkpoint"
            for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
