@@ -82,3 +82,7 @@ def trained_gan_run(tmp_path_factory):
 def trained_vae_run(tmp_path_factory):
   """A finished tiny VAE run, as trained_gan_run."""
   return _train(tmp_path_factory, "trained_vae", make_tiny_vae_config())
+
+
+# Session fixtures of the reliability tests (test_resume.py, test_failures.py): made once.
+pytest_plugins = ["tests.reliability_support"]
