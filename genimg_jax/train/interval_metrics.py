@@ -53,8 +53,8 @@ class IntervalMetrics:
     end_step, chunks = self._closed
     self._closed = None
     fetched = jax.device_get(chunks)  # Blocks until the interval's last dispatch is done.
-    means = {name: float(np.mean(np.concatenate([m[name] for _, m in fetched])))
-             for name in fetched[0][1]}
+    names = sorted(fetched[0][1], key=lambda name: ("loss" not in name, name))  # Losses first.
+    means = {name: float(np.mean(np.concatenate([m[name] for _, m in fetched]))) for name in names}
     return end_step, means, first_nonfinite(fetched)
 
   def check_unreported(self) -> NonFinite | None:
