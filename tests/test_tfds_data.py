@@ -362,3 +362,17 @@ def test_train_py_trains_on_prepared_sets(prepared, tmp_path):
                     "--config.dataset=mnist", "--config.num_recon=4", *tiny])
   assert vae.returncode == 0, vae.stderr
   assert "test_neg_elbo" in vae.stdout, vae.stdout
+
+
+def test_vae_on_a_set_without_test_split_fails_before_training(prepared, tmp_path):
+  """The VAE evaluates on the test split: its absence is one line at start-up, not mid-run."""
+  from conftest import run_python
+
+  workdir = tmp_path / "vae"
+  result = run_python(["train.py", "--model", "vae", "--workdir", str(workdir),
+                       "--config.dataset=pets", f"--config.data_dir={prepared['data_dir']}",
+                       "--config.batch_size=4", "--config.num_steps=4"])
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and "no split 'test'" in lines[0], result.stderr
+  assert not (workdir / "checkpoints").exists() or not os.listdir(workdir / "checkpoints")

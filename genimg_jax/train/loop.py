@@ -77,6 +77,7 @@ class Run:
     self.all_finite = jax.jit(_all_finite)
     if hasattr(self.family, "reconstruct"):
       self.reconstruct = jax.jit(self.family.reconstruct)
+      self.test_data()  # VAEs reconstruct and evaluate test images: fail now, not mid-run.
 
   def init_state(self):
     """Fresh state, or the latest checkpoint's; built by eval_shape then one jit (big_vision)."""
