@@ -50,3 +50,29 @@ def vae_loss(logits, images, mean, logvar, beta: float, likelihood: str,
   kl = kl_standard_normal(mean, logvar)
   loss = jnp.mean(recon + beta * kl)
   return loss, {"recon": jnp.mean(recon), "kl": jnp.mean(kl), "neg_elbo": jnp.mean(recon + kl)}
+
+
+def log_normal(z: jnp.ndarray, mean: jnp.ndarray, logvar: jnp.ndarray) -> jnp.ndarray:
+  """log N(z; μ, diag σ²) = −½ Σ_j [log 2π + log σ_j² + (z_j − μ_j)² / σ_j²], summed over the
+  last axis: [..., L] → [...]."""
+  return -0.5 * jnp.sum(math.log(2.0 * math.pi) + logvar + (z - mean) ** 2 * jnp.exp(-logvar),
+                        axis=-1)
+
+
+def log_importance_weights(recon_nll: jnp.ndarray, z: jnp.ndarray, mean: jnp.ndarray,
+                           logvar: jnp.ndarray) -> jnp.ndarray:
+  """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), with p(z) = N(0, I), q = N(μ, σ²).
+
+  recon_nll: −log p(x|z_i) [k, B]; z: [k, B, L]; mean, logvar: [B, L] (q's parameters).
+  Returns [k, B]. Their mean over i is a one-sample-per-i ELBO; log-mean-exp is the IWAE bound.
+  """
+  zeros = jnp.zeros_like(mean)
+  return -recon_nll + log_normal(z, zeros, zeros) - log_normal(z, mean, logvar)
+
+
+def iwae_bound(log_weights: jnp.ndarray) -> jnp.ndarray:
+  """L_k = log (1/k) Σ_i w_i per example [B] from log w [k, B], computed stably:
+  m + log Σ_i exp(log w_i − m) − log k with m = max_i log w_i (`jax.nn.logsumexp` does the
+  max shift). L_k ≤ log p(x); it increases with k (Burda et al. 2015); L_1 is the ELBO sample."""
+  k = log_weights.shape[0]
+  return jax.nn.logsumexp(log_weights, axis=0) - math.log(k)
