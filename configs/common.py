@@ -7,9 +7,12 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.model = ""  # Config file name (configs/<model>.py); set by train.py's --model.
   config.family = ""  # Model family, picks the train step: "gan" or "vae" (set by each model).
+  config.architecture = "mlp"  # Module file in genimg_jax/models/ that builds the networks.
+  config.conditional = False  # Class-conditional networks (needs a data set with labels).
   config.seed = 0  # Seeds parameters, batches, noise: same seed ⇒ same run, bit for bit.
   config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.
   config.data_dir = ""  # TFDS data dir; "" ⇒ $TFDS_DATA_DIR, else TFDS's default.
+  config.image_size = 0  # > 0: center-crop to square and resize to this size at load; 0: as is.
   config.batch_size = 64  # Global batch (split over devices).
   config.num_steps = 5_000  # Training steps (one step = the update of every network once).
   config.steps_per_dispatch = 50  # Steps compiled into one lax.scan call (fewer host round trips).

@@ -29,7 +29,7 @@ def load_run(workdir: str, step: int | None = None):
   info = checkpointer.restore_run_info(step)
   config = ml_collections.ConfigDict(info["config"])
   image_shape = tuple(info["image_shape"])
-  family = build_family(config, image_shape)
+  family = build_family(config, image_shape, info.get("num_classes", 0))
   abstract = jax.eval_shape(
       lambda key: family.init_state(key, info["num_examples"], image_shape), jax.random.PRNGKey(0))
   sharding = compiled.replicated(compiled.make_mesh())

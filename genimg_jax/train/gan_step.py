@@ -44,7 +44,7 @@ class GAN:
   data_range: tuple[float, float]
 
   @classmethod
-  def from_config(cls, config, image_shape) -> "GAN":
+  def from_config(cls, config, image_shape, num_classes: int = 0) -> "GAN":
     act = mlp.get_activation(config.activation, config.leaky_relu_slope)
     dtype = jnp.dtype(config.compute_dtype)
     generator = mlp.Generator(

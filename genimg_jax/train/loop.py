@@ -57,7 +57,7 @@ class Run:
     self.workdir = workdir
     self.train_data = load_dataset(config.dataset, "train", config.data_dir or None)
     self.image_shape = self.train_data.image_shape
-    self.family = build_family(config, self.image_shape)
+    self.family = build_family(config, self.image_shape, self.train_data.num_classes)
     self.mesh = compiled.make_mesh()
     num_devices = self.mesh.devices.size
     if config.batch_size % num_devices:
@@ -111,7 +111,7 @@ class Run:
     if not bool(self.all_finite(state)):
       _raise_nonfinite(NonFinite(step, "the parameters or optimiser state", float("nan")), self)
     self.checkpointer.save(step, state, run_config.run_info(
-        self.config, self.image_shape, len(self.train_data.images)))
+        self.config, self.image_shape, len(self.train_data.images), self.train_data.num_classes))
 
   def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
     images = np.asarray(self.generate(state, self.grid_latents))

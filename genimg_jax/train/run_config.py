@@ -67,11 +67,12 @@ def fingerprint(config_dict: dict) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_info(config, image_shape, num_examples: int) -> dict:
+def run_info(config, image_shape, num_examples: int, num_classes: int = 0) -> dict:
   """The JSON record stored beside each checkpoint: enough to rebuild the state's shapes."""
   config_dict = json.loads(config.to_json())
   return {"family": config.family, "fingerprint": fingerprint(config_dict), "config": config_dict,
-          "image_shape": list(image_shape), "num_examples": num_examples}
+          "image_shape": list(image_shape), "num_examples": num_examples,
+          "num_classes": num_classes}
 
 
 def check_resumable(config, saved: dict, step: int) -> None:

@@ -39,7 +39,7 @@ class VAE:
   data_range: tuple[float, float] = DATA_RANGE
 
   @classmethod
-  def from_config(cls, config, image_shape) -> "VAE":
+  def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
     act = mlp.get_activation(config.activation, config.leaky_relu_slope)
     dtype = jnp.dtype(config.compute_dtype)
     model = mlp.VAE(

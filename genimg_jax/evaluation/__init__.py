@@ -1,0 +1,1 @@
+"""Measuring what was generated: feature spaces, FID/KID/precision–recall, VAE likelihoods."""
