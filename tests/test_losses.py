@@ -30,9 +30,13 @@ def test_zero_logits_closed_forms():
   np.testing.assert_allclose(gan_losses.generator_loss_minimax(zeros), -LN2, rtol=1e-6)
 
 
-def test_generator_loss_registry_names():
-  assert gan_losses.GENERATOR_LOSSES["non_saturating"] is gan_losses.generator_loss_non_saturating
-  assert gan_losses.GENERATOR_LOSSES["minimax"] is gan_losses.generator_loss_minimax
+def test_gan_loss_registry_names():
+  losses = gan_losses.GAN_LOSSES
+  assert losses["non_saturating"].generator is gan_losses.generator_loss_non_saturating
+  assert losses["minimax"].generator is gan_losses.generator_loss_minimax
+  assert losses["minimax"].discriminator is gan_losses.discriminator_loss
+  assert losses["hinge"].discriminator is gan_losses.discriminator_loss_hinge
+  assert set(losses) == {"non_saturating", "minimax", "hinge", "least_squares", "wgan_gp"}
 
 
 def test_hand_computed_gan_losses():

@@ -87,13 +87,16 @@ def test_gan_step_is_d_then_g_with_separate_optimisers(mnist_subset):
   before = _host_copy(state)
   new_state, metrics = jax.jit(family.train_step)(state, batch, key)
 
-  # Independent recomputation (same key layout: split(key, 4) → D noise, D dropout, G noise,
-  # G dropout).
+  # Independent recomputation, same key layout: key → (D key, G key); the one D update's key is
+  # split(D key, n_critic=1)[0] → (noise, G dropout, D dropout, penalty); the G key → (noise,
+  # G dropout, D dropout); z = normal(split(noise)[0]).
   tx = optax.adam(2e-4, b1=0.5, b2=0.999)
   gen, disc = family.generator, family.discriminator
-  d_noise, d_drop, g_noise, g_drop = jax.random.split(key, 4)
+  d_key, g_key = jax.random.split(key)
+  d_noise, _, d_drop, _ = jax.random.split(jax.random.split(d_key, 1)[0], 4)
+  g_noise, _, g_drop = jax.random.split(g_key, 3)
   real = jnp.asarray(mnist_subset["image"][:8], jnp.float32) / 127.5 - 1.0  # [0, 255] → [−1, 1]
-  fake = gen.apply(before.g_params, jax.random.normal(d_noise, (8, 8)))
+  fake = gen.apply(before.g_params, jax.random.normal(jax.random.split(d_noise)[0], (8, 8)))
 
   def d_loss(d_params):
     logits = disc.apply(d_params, jnp.concatenate([real, fake]), rngs={"dropout": d_drop})
@@ -104,7 +107,7 @@ def test_gan_step_is_d_then_g_with_separate_optimisers(mnist_subset):
   d_updates, d_opt = tx.update(d_grads, tx.init(before.d_params), before.d_params)
   d_params = optax.apply_updates(before.d_params, d_updates)
 
-  z_g = jax.random.normal(g_noise, (8, 8))
+  z_g = jax.random.normal(jax.random.split(g_noise)[0], (8, 8))
 
   def g_loss(g_params, against):
     logits = disc.apply(against, gen.apply(g_params, z_g), rngs={"dropout": g_drop})

@@ -49,7 +49,8 @@ class Generator(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, z):
+  def __call__(self, z, labels=None, train: bool = True):
+    del labels, train  # Unconditional; no train-time behaviour (the uniform GAN interface).
     x = hidden_layers(z, self.hidden, self.activation, self.dtype)
     x = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
     x = self.output_activation(x.astype(jnp.float32))
@@ -68,11 +69,27 @@ class Discriminator(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, images, train: bool = True):
+  def __call__(self, images, labels=None, train: bool = True):
+    del labels  # Unconditional.
     x = images.reshape((images.shape[0], -1))
     x = hidden_layers(x, self.hidden, self.activation, self.dtype, self.dropout_rate, train)
     logits = nn.Dense(1, dtype=self.dtype)(x)
     return logits[:, 0].astype(jnp.float32)
+
+
+def gan_networks(config, image_shape, num_classes: int = 0):
+  """(Generator, Discriminator) of the seed's MLP GAN from config (widths, activations)."""
+  if config.conditional:
+    raise ValueError("architecture 'mlp' has no class-conditional GAN: use --model cgan")
+  act = get_activation(config.activation, config.leaky_relu_slope)
+  dtype = jnp.dtype(config.compute_dtype)
+  generator = Generator(
+      hidden=tuple(config.generator_hidden), image_shape=tuple(image_shape), activation=act,
+      output_activation=get_activation(config.output_activation), dtype=dtype)
+  discriminator = Discriminator(
+      hidden=tuple(config.discriminator_hidden), activation=act,
+      dropout_rate=config.discriminator_dropout, dtype=dtype)
+  return generator, discriminator
 
 
 class Encoder(nn.Module):
@@ -104,7 +121,8 @@ class Decoder(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, z):
+  def __call__(self, z, labels=None, train: bool = True):
+    del labels, train  # Unconditional; no train-time behaviour (the uniform GAN interface).
     x = hidden_layers(z, self.hidden, self.activation, self.dtype)
     logits = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
     return logits.astype(jnp.float32).reshape((z.shape[0], *self.image_shape))

@@ -38,19 +38,36 @@ def step_key(state) -> jnp.ndarray:
   return jax.random.fold_in(step_base, state.step)
 
 
-class MultiStep:
-  """`(state, data) -> (state, metrics [K])`: K updates of `train_step` in one compiled call."""
+def stacked_batch_sharded(mesh: Mesh) -> NamedSharding:
+  """[n, B, ...] batches (n real batches per step): the B axis split over the mesh."""
+  return NamedSharding(mesh, P(None, DATA_AXIS))
 
-  def __init__(self, train_step, batch_size: int, mesh: Mesh):
+
+class MultiStep:
+  """`(state, data) -> (state, metrics [K])`: K updates of `train_step` in one compiled call.
+
+  A step consumes `batches_per_step` batches of `batch_size` (e.g. a GAN's n_critic D updates);
+  with more than one, `train_step` gets them stacked as [batches_per_step, batch_size, ...].
+  """
+
+  def __init__(self, train_step, batch_size: int, mesh: Mesh, batches_per_step: int = 1):
     self._train_step = train_step
     self._batch_size = batch_size
+    self._batches_per_step = batches_per_step
     self._mesh = mesh
     self._compiled = {}  # K → jitted function.
 
   def _scan(self, state, data, num_steps: int):
+    per_step = self._batches_per_step
+
     def body(state, _):
-      state, batch = batching.next_batch(state, data, self._batch_size)
-      batch = jax.lax.with_sharding_constraint(batch, batch_sharded(self._mesh))
+      state, batch = batching.next_batch(state, data, self._batch_size * per_step)
+      if per_step > 1:
+        batch = jax.tree_util.tree_map(
+            lambda x: x.reshape((per_step, self._batch_size, *x.shape[1:])), batch)
+        batch = jax.lax.with_sharding_constraint(batch, stacked_batch_sharded(self._mesh))
+      else:
+        batch = jax.lax.with_sharding_constraint(batch, batch_sharded(self._mesh))
       return self._train_step(state, batch, step_key(state))
 
     return jax.lax.scan(body, state, None, length=num_steps)

@@ -1,20 +1,28 @@
-"""The GAN family: training state, one pure update (D then G), sampling.
+"""The GAN family: one state pytree, one pure update (n_critic D updates, then one G update),
+sampling. Every GAN model (MLP, DCGAN, the standard CNN, conditional) runs through this file;
+what differs comes from the config: the networks (`config.architecture`), the loss pair
+(`config.loss`), the gradient penalty, n_critic, spectral norm, the generator EMA.
 
-One step = one D update on a real batch and a fresh fake batch, then one G update against the
-updated D (seed defect 1 fixed: each network has its own loss, gradients and optimiser).
+One step = n_critic D updates, each on its own real batch and fresh fakes, then one G update
+against the updated D (seed defect 1 fixed: each network has its own loss, gradients and
+optimiser). Networks with BatchNorm run in train mode in the update (batch statistics; the
+running averages advance) and in eval mode for samples; spectral norm's power-iteration vectors
+advance in D updates only.
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
+from genimg_jax import models
+from genimg_jax.errors import UserError
 from genimg_jax.losses import gan as gan_losses
-from genimg_jax.models import mlp
-from genimg_jax.train import batching, optim
+from genimg_jax.train import batching, conditioning, optim
 
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # Data range each output implies.
 
@@ -25,95 +33,190 @@ class GANState(flax.struct.PyTreeNode):
   step: jnp.ndarray  # int32 scalar: updates done so far.
   rng: jnp.ndarray  # The run's PRNG key; step keys are fold_in(rng, step).
   data_order: jnp.ndarray  # int32 [N]: this epoch's visiting order of the data set.
-  g_params: Any
-  d_params: Any
+  g_params: Any  # {"params": …} of G: what G's optimiser updates.
+  d_params: Any  # {"params": …} of D.
   g_opt_state: Any
   d_opt_state: Any
+  g_stats: Any = flax.struct.field(default_factory=dict)  # G's other collections (BN averages).
+  d_stats: Any = flax.struct.field(default_factory=dict)  # D's (spectral-norm vectors u, σ).
+  g_ema: Any = None  # EMA of g_params when config.ema_decay > 0, else None.
+
+
+def _split_variables(variables) -> tuple[dict, dict]:
+  """Flax variables → ({"params": …}, every other collection)."""
+  variables = dict(variables)
+  return {"params": variables.pop("params")}, variables
 
 
 @dataclasses.dataclass(frozen=True)
 class GAN:
-  """Networks, optimisers and losses of a GAN, built from a config."""
+  """Networks, optimisers, losses and schedule of a GAN, built from a config."""
 
-  generator: mlp.Generator
-  discriminator: mlp.Discriminator
+  generator: nn.Module
+  discriminator: nn.Module
   g_tx: optax.GradientTransformation
   d_tx: optax.GradientTransformation
-  generator_loss: Callable[[jnp.ndarray], jnp.ndarray]
+  loss: gan_losses.GANLoss
   latent_dim: int
   data_range: tuple[float, float]
+  n_critic: int = 1  # D updates per step, each on its own real batch.
+  gp_weight: float = 0.0  # λ of the WGAN-GP gradient penalty (0: none).
+  ema_decay: float = 0.0  # Generator EMA decay (0: no EMA).
+  num_classes: int = 0  # > 0: class-conditional G and D.
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "GAN":
-    act = mlp.get_activation(config.activation, config.leaky_relu_slope)
-    dtype = jnp.dtype(config.compute_dtype)
-    generator = mlp.Generator(
-        hidden=tuple(config.generator_hidden), image_shape=tuple(image_shape), activation=act,
-        output_activation=mlp.get_activation(config.output_activation), dtype=dtype)
-    discriminator = mlp.Discriminator(
-        hidden=tuple(config.discriminator_hidden), activation=act,
-        dropout_rate=config.discriminator_dropout, dtype=dtype)
+    try:
+      generator, discriminator = models.load(config.architecture).gan_networks(
+          config, tuple(image_shape), num_classes)
+    except ValueError as e:
+      raise UserError(f"model {config.model!r}: {e}") from None
+    n_critic = config.n_critic
     return cls(generator, discriminator, optim.adam_from_config(config),
-               optim.adam_from_config(config), gan_losses.GENERATOR_LOSSES[config.generator_loss],
-               config.latent_dim, OUTPUT_RANGES[config.output_activation])
+               optim.adam_from_config(config, updates_per_step=n_critic),
+               gan_losses.GAN_LOSSES[config.loss], config.latent_dim,
+               OUTPUT_RANGES[config.output_activation], n_critic, config.gp_weight,
+               config.ema_decay, num_classes if config.conditional else 0)
+
+  @property
+  def batches_per_step(self) -> int:
+    """Real batches one step consumes (the engine draws them as [n_critic, B, ...])."""
+    return self.n_critic
 
   def init_state(self, rng: jnp.ndarray, num_examples: int, image_shape) -> GANState:
     """Fresh parameters and optimiser states; `rng` becomes the run key."""
     g_key, d_key = jax.random.split(jax.random.fold_in(rng, 0))
-    g_params = self.generator.init(g_key, jnp.zeros((1, self.latent_dim)))
-    d_params = self.discriminator.init(d_key, jnp.zeros((1, *image_shape)), train=False)
+    labels = jnp.zeros((1,), jnp.int32)
+    g_params, g_stats = _split_variables(self.generator.init(
+        g_key, jnp.zeros((1, self.latent_dim)), labels, train=False))
+    d_params, d_stats = _split_variables(self.discriminator.init(
+        d_key, jnp.zeros((1, *image_shape)), labels, train=False))
     return GANState(
         step=jnp.zeros((), jnp.int32), rng=rng,
         data_order=jnp.arange(num_examples, dtype=jnp.int32),
         g_params=g_params, d_params=d_params,
-        g_opt_state=self.g_tx.init(g_params), d_opt_state=self.d_tx.init(d_params))
+        g_opt_state=self.g_tx.init(g_params), d_opt_state=self.d_tx.init(d_params),
+        g_stats=g_stats, d_stats=d_stats,
+        g_ema=g_params if self.ema_decay > 0 else None)
 
-  def sample_latents(self, key, num: int) -> jnp.ndarray:
-    """z ~ N(0, I), [num, latent_dim]."""
-    return jax.random.normal(key, (num, self.latent_dim), jnp.float32)
+  # Latents: z ~ N(0, I), plus uniform labels for conditional models.
+  def sample_latents(self, key, num: int):
+    """z [num, latent_dim] (unconditional) or {"z": z, "label": int32 [num]} (conditional)."""
+    z_key, label_key = jax.random.split(key)
+    z = jax.random.normal(z_key, (num, self.latent_dim), jnp.float32)
+    if not self.num_classes:
+      return z
+    return {"z": z, "label": conditioning.random_labels(label_key, num, self.num_classes)}
+
+  def grid_latents(self, key, num: int):
+    """(latents, columns) of a sample grid: conditional grids show one row per class."""
+    if not self.num_classes:
+      return self.sample_latents(key, num), None
+    labels, cols = conditioning.grid_labels(num, self.num_classes)
+    z = jax.random.normal(key, (labels.shape[0], self.latent_dim), jnp.float32)
+    return {"z": z, "label": labels}, cols
+
+  @staticmethod
+  def _unpack(latents):
+    return (latents["z"], latents["label"]) if isinstance(latents, dict) else (latents, None)
+
+  # Network applications: train mode returns the updated non-param collections.
+  def _generate(self, params, stats, latents, train: bool, dropout_key=None):
+    z, labels = self._unpack(latents)
+    variables = {**params, **stats}
+    if train and stats:
+      images, stats = self.generator.apply(variables, z, labels, train=True,
+                                           rngs={"dropout": dropout_key}, mutable=list(stats))
+      return images, dict(stats)
+    return self.generator.apply(variables, z, labels, train=train,
+                                rngs={"dropout": dropout_key} if train else {}), stats
+
+  def _discriminate(self, params, stats, images, labels, dropout_key):
+    """D's logits in train mode (dropout on, SN vectors advance) and D's updated stats."""
+    variables = {**params, **stats}
+    if stats:
+      logits, stats = self.discriminator.apply(variables, images, labels, train=True,
+                                               rngs={"dropout": dropout_key}, mutable=list(stats))
+      return logits, dict(stats)
+    return self.discriminator.apply(variables, images, labels, train=True,
+                                    rngs={"dropout": dropout_key}), stats
+
+  def _d_update(self, carry, real_batch, key):
+    """One D update on `real_batch` (uint8 images, labels) and fresh fakes."""
+    d_params, d_stats, d_opt_state, g_params, g_stats = carry
+    real = batching.scale_images(real_batch["image"], self.data_range)
+    real_labels = real_batch.get("label")
+    batch_size = real.shape[0]
+    noise_key, g_drop_key, d_drop_key, gp_key = jax.random.split(key, 4)
+    latents = self.sample_latents(noise_key, batch_size)
+    fake, g_stats = self._generate(g_params, g_stats, latents, True, g_drop_key)
+    fake = jax.lax.stop_gradient(fake)
+    _, fake_labels = self._unpack(latents)
+    labels = (jnp.concatenate([real_labels, fake_labels]) if self.num_classes else None)
+
+    def d_loss_fn(params):
+      logits, stats = self._discriminate(params, d_stats, jnp.concatenate([real, fake]), labels,
+                                         d_drop_key)
+      logits_real, logits_fake = logits[:batch_size], logits[batch_size:]
+      loss = self.loss.discriminator(logits_real, logits_fake)
+      penalty = jnp.zeros(())
+      if self.gp_weight > 0:
+        x_hat = gan_losses.interpolate(real, fake, gp_key)
+        critic = lambda x: self._discriminate(params, stats, x, real_labels, d_drop_key)[0]
+        penalty = gan_losses.gradient_penalty(critic, x_hat, self.gp_weight)
+      return loss + penalty, (stats, logits_real, logits_fake, penalty)
+
+    (d_loss, (d_stats, logits_real, logits_fake, penalty)), grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(d_params)
+    updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    metrics = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads),
+               "logit_real": jnp.mean(logits_real), "logit_fake": jnp.mean(logits_fake)}
+    if self.loss.probabilities:  # D(x), D(G(z)): mean probabilities of "real".
+      metrics.update(d_real=jnp.mean(jax.nn.sigmoid(logits_real)),
+                     d_fake=jnp.mean(jax.nn.sigmoid(logits_fake)))
+    if self.gp_weight > 0:
+      metrics["gradient_penalty"] = penalty
+    return (d_params, d_stats, d_opt_state, g_params, g_stats), metrics
 
   def train_step(self, state: GANState, batch: dict, key) -> tuple[GANState, dict]:
-    """One D update then one G update. batch["image"]: uint8 [B, H, W, C]."""
-    real = batching.scale_images(batch["image"], self.data_range)
-    batch_size = real.shape[0]
-    d_noise_key, d_dropout_key, g_noise_key, g_dropout_key = jax.random.split(key, 4)
+    """n_critic D updates then one G update. batch: uint8 images [B, H, W, C] and labels [B],
+    or [n_critic, B, ...] when n_critic > 1 (one real batch per D update)."""
+    if self.n_critic == 1:
+      batch = jax.tree_util.tree_map(lambda x: x[None], batch)
+    d_key, g_key = jax.random.split(key)
+    d_keys = jax.random.split(d_key, self.n_critic)
+    carry = (state.d_params, state.d_stats, state.d_opt_state, state.g_params, state.g_stats)
+    carry, d_metrics = jax.lax.scan(lambda c, xs: self._d_update(c, *xs), carry,
+                                    (batch, d_keys), unroll=True)
+    d_params, d_stats, d_opt_state, _, g_stats = carry
 
-    # D update: L_D on real and fake together (one forward pass over [2B] rows).
-    fake = self.generator.apply(state.g_params, self.sample_latents(d_noise_key, batch_size))
-
-    def d_loss_fn(d_params):
-      logits = self.discriminator.apply(d_params, jnp.concatenate([real, fake]),
-                                        rngs={"dropout": d_dropout_key})
-      logits_real, logits_fake = logits[:batch_size], logits[batch_size:]
-      return gan_losses.discriminator_loss(logits_real, logits_fake), (logits_real, logits_fake)
-
-    (d_loss, (logits_real, logits_fake)), d_grads = jax.value_and_grad(
-        d_loss_fn, has_aux=True)(state.d_params)
-    d_updates, d_opt_state = self.d_tx.update(d_grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, d_updates)
-
-    # G update against the updated D, with fresh noise.
-    g_latents = self.sample_latents(g_noise_key, batch_size)
+    # G update against the updated D, with fresh noise (and labels).
+    noise_key, g_drop_key, d_drop_key = jax.random.split(g_key, 3)
+    latents = self.sample_latents(noise_key, batch["image"].shape[1])
+    _, labels = self._unpack(latents)
 
     def g_loss_fn(g_params):
-      logits = self.discriminator.apply(d_params, self.generator.apply(g_params, g_latents),
-                                        rngs={"dropout": g_dropout_key})
-      return self.generator_loss(logits)
+      fake, stats = self._generate(g_params, g_stats, latents, True, g_drop_key)
+      logits, _ = self._discriminate(d_params, d_stats, fake, labels, d_drop_key)
+      return self.loss.generator(logits), stats
 
-    g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.g_params)
+    (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
     g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
+    g_ema = (optim.ema_update(state.g_ema, g_params, self.ema_decay)
+             if state.g_ema is not None else None)
 
-    metrics = {
-        "d_loss": d_loss, "g_loss": g_loss,
-        "d_real": jnp.mean(jax.nn.sigmoid(logits_real)),  # D(x): mean probability "real".
-        "d_fake": jnp.mean(jax.nn.sigmoid(logits_fake)),  # D(G(z)) before the D update.
-        "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
-    }
+    metrics = {name: jnp.mean(values) for name, values in d_metrics.items()}
+    metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
     new_state = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
-                              g_opt_state=g_opt_state, d_opt_state=d_opt_state)
+                              g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+                              g_stats=g_stats, d_stats=d_stats, g_ema=g_ema)
     return new_state, metrics
 
-  def generate(self, state: GANState, latents: jnp.ndarray) -> jnp.ndarray:
-    """latents [N, latent_dim] → images float32 [N, H, W, C] in [0, 1]."""
-    return batching.unscale_images(self.generator.apply(state.g_params, latents), self.data_range)
+  def generate(self, state: GANState, latents) -> jnp.ndarray:
+    """latents (see sample_latents) → images float32 [N, H, W, C] in [0, 1]; G in eval mode,
+    with its EMA parameters when the EMA is on."""
+    params = state.g_ema if state.g_ema is not None else state.g_params
+    images, _ = self._generate(params, state.g_stats, latents, train=False)
+    return batching.unscale_images(images, self.data_range)

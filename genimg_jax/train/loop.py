@@ -63,14 +63,17 @@ class Run:
     if config.batch_size % num_devices:
       raise UserError(f"batch_size {config.batch_size} is not divisible by the {num_devices} "
                       f"devices: set --config.batch_size to a multiple of {num_devices}")
-    if len(self.train_data.images) < config.batch_size:
+    per_step = config.batch_size * getattr(self.family, "batches_per_step", 1)
+    if len(self.train_data.images) < per_step:
       raise UserError(f"data set {config.dataset} has {len(self.train_data.images)} training "
-                      f"images, fewer than batch_size {config.batch_size}: lower the batch size")
+                      f"images, fewer than the {per_step} one step uses: lower the batch size")
     self.replicated = compiled.replicated(self.mesh)
-    self.multi_step = compiled.MultiStep(self.family.train_step, config.batch_size, self.mesh)
+    self.multi_step = compiled.MultiStep(self.family.train_step, config.batch_size, self.mesh,
+                                         getattr(self.family, "batches_per_step", 1))
     root = jax.random.PRNGKey(config.seed)
     self.run_key, grid_key, self.eval_key = jax.random.split(root, 3)
-    self.grid_latents = self.family.sample_latents(grid_key, config.num_grid_samples)
+    self.grid_latents, self.grid_columns = self.family.grid_latents(grid_key,
+                                                                    config.num_grid_samples)
     self.generate = jax.jit(self.family.generate)
     self.checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
     self._test_data = None
@@ -115,8 +118,9 @@ class Run:
 
   def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
     images = np.asarray(self.generate(state, self.grid_latents))
-    path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"))
-    writer.write_images(step, {"samples": outputs.image_grid(images)})
+    path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"),
+                                   self.grid_columns)
+    writer.write_images(step, {"samples": outputs.image_grid(images, self.grid_columns)})
     if hasattr(self.family, "reconstruct"):
       originals = self.test_data().images[: self.config.num_recon]
       recon = np.asarray(self.reconstruct(state, originals))

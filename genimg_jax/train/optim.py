@@ -1,8 +1,26 @@
-"""Optimisers from config (Optax)."""
+"""Optimisers from config (Optax): Adam with a constant or linearly decaying step size, and the
+EMA of parameters."""
 
 import optax
 
+SCHEDULES = ("constant", "linear")  # config.lr_schedule values.
 
-def adam_from_config(config) -> optax.GradientTransformation:
-  """Adam(config.learning_rate, b1=config.adam_b1, b2=config.adam_b2)."""
-  return optax.adam(config.learning_rate, b1=config.adam_b1, b2=config.adam_b2)
+
+def learning_rate(config, updates_per_step: int = 1) -> optax.Schedule | float:
+  """config.learning_rate, constant or decayed linearly to 0 over the run's optimiser updates
+  (num_steps · updates_per_step, e.g. n_critic for D) as StudioGAN / Mimicry do."""
+  if config.get("lr_schedule", "constant") == "linear":
+    return optax.linear_schedule(config.learning_rate, 0.0,
+                                 transition_steps=config.num_steps * updates_per_step)
+  return config.learning_rate
+
+
+def adam_from_config(config, updates_per_step: int = 1) -> optax.GradientTransformation:
+  """Adam(learning_rate(config), b1=config.adam_b1, b2=config.adam_b2)."""
+  return optax.adam(learning_rate(config, updates_per_step), b1=config.adam_b1,
+                    b2=config.adam_b2)
+
+
+def ema_update(ema_params, params, decay: float):
+  """θ_ema ← decay·θ_ema + (1 − decay)·θ, leaf by leaf (Polyak/EMA of the generator)."""
+  return optax.incremental_update(params, ema_params, step_size=1.0 - decay)

@@ -3,25 +3,30 @@
 import hashlib
 import json
 
+from genimg_jax import models
 from genimg_jax.errors import UserError
-from genimg_jax.losses.gan import GENERATOR_LOSSES
+from genimg_jax.losses.gan import GAN_LOSSES
 from genimg_jax.models.mlp import get_activation
 from genimg_jax.train.families import FAMILIES
 from genimg_jax.train.gan_step import OUTPUT_RANGES
+from genimg_jax.train.optim import SCHEDULES
 
 # Keys checked when present in a config (model configs add their own keys).
 POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every", "sample_every",
                      "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
-                     "eval_batch_size", "num_recon")
+                     "eval_batch_size", "num_recon", "n_critic", "generator_base_channels",
+                     "label_embed_dim")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
-NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta")
-FRACTION_KEYS = ("discriminator_dropout",)  # Must lie in [0, 1).
-WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden")
+NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight")
+FRACTION_KEYS = ("discriminator_dropout", "ema_decay", "batch_norm_momentum")  # In [0, 1).
+WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden",
+              "discriminator_channels")
 ADAM_BETA_KEYS = ("adam_b1", "adam_b2")  # Must lie in [0, 1).
 CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "family": tuple(FAMILIES),
     "output_activation": tuple(OUTPUT_RANGES),
-    "generator_loss": tuple(GENERATOR_LOSSES),
+    "loss": tuple(GAN_LOSSES),
+    "lr_schedule": SCHEDULES,
     "likelihood": ("bernoulli", "gaussian"),
     "compute_dtype": ("float32", "bfloat16"),
 }
@@ -51,14 +56,21 @@ def validate(config) -> None:
   for key, allowed in CHOICES.items():
     if key in config and config[key] not in allowed:
       raise UserError(f"config.{key}={config[key]!r} is not one of: {', '.join(allowed)}")
-  try:
-    get_activation(config.activation)
-  except ValueError as e:
-    raise UserError(f"config.activation: {e}") from None
+  if "activation" in config:
+    try:
+      get_activation(config.activation)
+    except ValueError as e:
+      raise UserError(f"config.activation: {e}") from None
+  if config.architecture not in models.available():
+    raise UserError(f"config.architecture={config.architecture!r} is not one of: "
+                    f"{', '.join(models.available())} (files in genimg_jax/models/)")
 
 
 def _model_settings(config_dict: dict) -> dict:
-  return {k: v for k, v in config_dict.items() if k not in RESUMABLE_KEYS}
+  """The settings that change what a run computes (num_steps too under a decaying schedule)."""
+  decays = config_dict.get("lr_schedule", "constant") != "constant"
+  return {k: v for k, v in config_dict.items()
+          if k not in RESUMABLE_KEYS or (decays and k == "num_steps")}
 
 
 def fingerprint(config_dict: dict) -> str:

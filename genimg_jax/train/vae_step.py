@@ -61,6 +61,10 @@ class VAE:
     """z ~ N(0, I), [num, latent_dim]: the prior."""
     return jax.random.normal(key, (num, self.latent_dim), jnp.float32)
 
+  def grid_latents(self, key, num: int):
+    """(latents, columns) of a sample grid (square: columns None)."""
+    return self.sample_latents(key, num), None
+
   def loss(self, params, images: jnp.ndarray, key) -> tuple[jnp.ndarray, dict]:
     """β-weighted negative ELBO of images in [0, 1], one z sample per image."""
     logits, mean, logvar = self.model.apply(params, images, rngs={"sample": key})

@@ -1,0 +1,86 @@
+"""DCGAN for MNIST-sized images (SPEC §2 "DCGAN (MNIST)"): the TensorFlow DCGAN tutorial's layers.
+
+G: z → Dense 7·7·256 (no bias) → BN → LeakyReLU(0.2) → reshape 7×7×256 → ConvT 128 5×5 s1 SAME
+   (no bias) → BN → LeakyReLU → ConvT 64 5×5 s2 → BN → LeakyReLU → ConvT C 5×5 s2 → tanh.
+D: Conv 64 5×5 s2 SAME → LeakyReLU(0.2) → Dropout 0.3 → Conv 128 5×5 s2 → LeakyReLU →
+   Dropout 0.3 → flatten → Dense 1 (a logit).
+For H = W = 28 the generator starts at 7×7 (= H/4). Conditional (`cgan`): G takes
+[z, embed(y)]; D ends in the projection head l = ψ(φ) + ⟨embed(y), φ⟩ on the flattened features.
+BatchNorm runs in float32 whatever the compute dtype; its running statistics live in
+'batch_stats' (train mode: batch statistics, updated averages; eval mode: the averages).
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from genimg_jax.models import conditional
+
+
+class Generator(nn.Module):
+  """z [B, L] (+ labels [B]) → images [B, H, W, C] in (−1, 1)."""
+
+  image_shape: Sequence[int]  # (H, W, C), H = W divisible by 4.
+  base_channels: int = 256  # Channels of the 7×7 (H/4) start; halved by each ConvT.
+  num_classes: int = 0  # > 0: conditional on a label embedding.
+  label_embed_dim: int = 50
+  leaky_relu_slope: float = 0.2
+  batch_norm_momentum: float = 0.9
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, labels=None, train: bool = True):
+    height, width, channels = self.image_shape
+    start = height // 4
+    bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.batch_norm_momentum,
+                              epsilon=1e-5, dtype=jnp.float32)
+    act = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
+    if self.num_classes:
+      z = conditional.concat_label_embedding(z, labels, self.num_classes, self.label_embed_dim)
+    x = nn.Dense(start * start * self.base_channels, use_bias=False, dtype=self.dtype)(z)
+    x = act(bn()(x)).reshape((z.shape[0], start, start, self.base_channels))
+    for channels_out, stride in ((self.base_channels // 2, 1), (self.base_channels // 4, 2)):
+      x = nn.ConvTranspose(channels_out, (5, 5), (stride, stride), padding="SAME",
+                           use_bias=False, dtype=self.dtype)(x)
+      x = act(bn()(x))
+    x = nn.ConvTranspose(channels, (5, 5), (2, 2), padding="SAME", use_bias=False,
+                         dtype=self.dtype)(x)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class Discriminator(nn.Module):
+  """images [B, H, W, C] (+ labels [B]) → logits [B] (float32)."""
+
+  channels: Sequence[int] = (64, 128)
+  dropout_rate: float = 0.3
+  num_classes: int = 0  # > 0: projection discriminator.
+  leaky_relu_slope: float = 0.2
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, labels=None, train: bool = True):
+    x = images
+    for width in self.channels:
+      x = nn.Conv(width, (5, 5), (2, 2), padding="SAME", dtype=self.dtype)(x)
+      x = nn.leaky_relu(x, self.leaky_relu_slope)
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    features = x.reshape((x.shape[0], -1))
+    return conditional.ProjectionOutput(self.num_classes, dtype=self.dtype)(features, labels, train)
+
+
+def gan_networks(config, image_shape, num_classes: int = 0):
+  """(Generator, Discriminator) for `image_shape`; ValueError for a shape G cannot produce."""
+  height, width, _ = image_shape
+  if height != width or height % 4:
+    raise ValueError(f"the DCGAN generator makes square images with a side divisible by 4, not "
+                     f"{'×'.join(map(str, image_shape))}")
+  classes = num_classes if config.conditional else 0
+  dtype = jnp.dtype(config.compute_dtype)
+  generator = Generator(tuple(image_shape), config.generator_base_channels, classes,
+                        config.label_embed_dim, config.leaky_relu_slope,
+                        config.batch_norm_momentum, dtype)
+  discriminator = Discriminator(tuple(config.discriminator_channels),
+                                config.discriminator_dropout, classes, config.leaky_relu_slope,
+                                dtype)
+  return generator, discriminator

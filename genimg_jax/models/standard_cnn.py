@@ -1,0 +1,85 @@
+"""The standard CNN of the SNGAN paper (Miyato et al. 2018, Table 3) for 32×32 and 64×64 images
+(SPEC §2 "Standard CNN"); one file serves dcgan32, sngan, wgan_gp and lsgan.
+
+G: z ∈ R^128 → Dense 4·4·512 → BN → ReLU → reshape 4×4×512 → [ConvT 4×4 s2 → BN → ReLU] with
+   256, 128, 64 channels (and 32 more for 64×64) → Conv 3×3 s1 → C channels → tanh.
+D: Conv 3×3 s1 64, Conv 4×4 s2 64, Conv 3×3 s1 128, Conv 4×4 s2 128, Conv 3×3 s1 256,
+   Conv 4×4 s2 256, Conv 3×3 s1 512 (and Conv 4×4 s2 512 for 64×64), each → LeakyReLU(0.1)
+   → flatten → Dense 1. Paddings 1 (as the paper's Chainer code): 4×4 s2 halves the size.
+With `spectral_norm`, every D layer (convs, the Dense and the projection embedding) is wrapped in
+flax's SpectralNorm: W / σ(W), σ from one power iteration per training forward pass, the vector
+u kept in 'batch_stats'. Conditional: G takes [z, embed(y)], D ends in the projection head.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from genimg_jax.models import conditional
+
+SIZES = {32: ((256, 128, 64), 0), 64: ((256, 128, 64, 32), 1)}  # side → (G widths, extra D).
+
+
+class Generator(nn.Module):
+  """z [B, 128] (+ labels [B]) → images [B, H, W, C] in (−1, 1)."""
+
+  image_shape: Sequence[int]
+  num_classes: int = 0
+  label_embed_dim: int = 128
+  batch_norm_momentum: float = 0.9
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, labels=None, train: bool = True):
+    side, _, channels = self.image_shape
+    bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.batch_norm_momentum,
+                              epsilon=1e-5, dtype=jnp.float32)
+    if self.num_classes:
+      z = conditional.concat_label_embedding(z, labels, self.num_classes, self.label_embed_dim)
+    x = nn.Dense(4 * 4 * 512, dtype=self.dtype)(z)
+    x = nn.relu(bn()(x)).reshape((z.shape[0], 4, 4, 512))
+    for width in SIZES[side][0]:
+      x = nn.ConvTranspose(width, (4, 4), (2, 2), padding="SAME", dtype=self.dtype)(x)
+      x = nn.relu(bn()(x))
+    x = nn.Conv(channels, (3, 3), padding=1, dtype=self.dtype)(x)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class Discriminator(nn.Module):
+  """images [B, H, W, C] (+ labels [B]) → logits [B] (float32)."""
+
+  image_side: int = 32
+  spectral_norm: bool = False
+  num_classes: int = 0
+  leaky_relu_slope: float = 0.1
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, labels=None, train: bool = True):
+    layers = [(64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2),
+              (512, 3, 1)] + [(512, 4, 2)] * SIZES[self.image_side][1]
+    x = images
+    for width, kernel, stride in layers:
+      conv = nn.Conv(width, (kernel, kernel), (stride, stride), padding=1, dtype=self.dtype)
+      x = nn.leaky_relu(conditional.maybe_spectral_norm(conv, self.spectral_norm, train)(x),
+                        self.leaky_relu_slope)
+    features = x.reshape((x.shape[0], -1))
+    return conditional.ProjectionOutput(self.num_classes, self.spectral_norm, self.dtype)(
+        features, labels, train)
+
+
+def gan_networks(config, image_shape, num_classes: int = 0):
+  """(Generator, Discriminator) for 32×32×C or 64×64×C; ValueError for any other shape."""
+  height, width, _ = image_shape
+  if height != width or height not in SIZES:
+    raise ValueError(f"the standard CNN takes 32×32 or 64×64 images, not "
+                     f"{'×'.join(map(str, image_shape))}: set --config.image_size=32 (or 64) "
+                     f"to resize the data")
+  classes = num_classes if config.conditional else 0
+  dtype = jnp.dtype(config.compute_dtype)
+  generator = Generator(tuple(image_shape), classes, config.label_embed_dim,
+                        config.batch_norm_momentum, dtype)
+  discriminator = Discriminator(height, config.spectral_norm, classes, config.leaky_relu_slope,
+                                dtype)
+  return generator, discriminator
