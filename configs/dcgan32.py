@@ -11,6 +11,8 @@ def get_config():
   config.image_size = 32
   config.num_steps = 5_000
   config.latent_dim = 128
+  config.generator_width = 64  # G's channel unit w (4·4·8w start, then 4w, 2w, w).
+  config.discriminator_width = 64  # D's channel unit w (w, w, 2w, 2w, 4w, 4w, 8w).
   config.spectral_norm = False  # Spectral normalisation of every D layer (SNGAN).
   config.leaky_relu_slope = 0.1  # D's LeakyReLU slope.
   config.batch_norm_momentum = 0.9  # G's BatchNorm running-average momentum (PyTorch's 0.1).

@@ -6,6 +6,9 @@ G: z ∈ R^128 → Dense 4·4·512 → BN → ReLU → reshape 4×4×512 → [Co
 D: Conv 3×3 s1 64, Conv 4×4 s2 64, Conv 3×3 s1 128, Conv 4×4 s2 128, Conv 3×3 s1 256,
    Conv 4×4 s2 256, Conv 3×3 s1 512 (and Conv 4×4 s2 512 for 64×64), each → LeakyReLU(0.1)
    → flatten → Dense 1. Paddings 1 (as the paper's Chainer code): 4×4 s2 halves the size.
+The widths above are for `width` 64 (StudioGAN's g_conv_dim / d_conv_dim): every channel count
+is a fixed multiple of it (G 8w → 4w, 2w, w, w/2; D w, w, 2w, 2w, 4w, 4w, 8w, 8w), so tests can
+run the same network narrow.
 With `spectral_norm`, every D layer (convs, the Dense and the projection embedding) is wrapped in
 flax's SpectralNorm: W / σ(W), σ from one power iteration per training forward pass, the vector
 u kept in 'batch_stats'. Conditional: G takes [z, embed(y)], D ends in the projection head.
@@ -18,13 +21,14 @@ import jax.numpy as jnp
 
 from genimg_jax.models import conditional
 
-SIZES = {32: ((256, 128, 64), 0), 64: ((256, 128, 64, 32), 1)}  # side → (G widths, extra D).
+SIZES = {32: ((4, 2, 1), 0), 64: ((4, 2, 1, 0.5), 1)}  # side → (G ConvT widths / w, extra D).
 
 
 class Generator(nn.Module):
   """z [B, 128] (+ labels [B]) → images [B, H, W, C] in (−1, 1)."""
 
   image_shape: Sequence[int]
+  width: int = 64  # w: the last 32×32 block's channels; the start has 8w.
   num_classes: int = 0
   label_embed_dim: int = 128
   batch_norm_momentum: float = 0.9
@@ -37,10 +41,12 @@ class Generator(nn.Module):
                               epsilon=1e-5, dtype=jnp.float32)
     if self.num_classes:
       z = conditional.concat_label_embedding(z, labels, self.num_classes, self.label_embed_dim)
-    x = nn.Dense(4 * 4 * 512, dtype=self.dtype)(z)
-    x = nn.relu(bn()(x)).reshape((z.shape[0], 4, 4, 512))
-    for width in SIZES[side][0]:
-      x = nn.ConvTranspose(width, (4, 4), (2, 2), padding="SAME", dtype=self.dtype)(x)
+    start = 8 * self.width
+    x = nn.Dense(4 * 4 * start, dtype=self.dtype)(z)
+    x = nn.relu(bn()(x)).reshape((z.shape[0], 4, 4, start))
+    for multiple in SIZES[side][0]:
+      x = nn.ConvTranspose(max(1, int(multiple * self.width)), (4, 4), (2, 2), padding="SAME",
+                           dtype=self.dtype)(x)
       x = nn.relu(bn()(x))
     x = nn.Conv(channels, (3, 3), padding=1, dtype=self.dtype)(x)
     return jnp.tanh(x.astype(jnp.float32))
@@ -50,6 +56,7 @@ class Discriminator(nn.Module):
   """images [B, H, W, C] (+ labels [B]) → logits [B] (float32)."""
 
   image_side: int = 32
+  width: int = 64  # w: the first conv's channels; the last has 8w.
   spectral_norm: bool = False
   num_classes: int = 0
   leaky_relu_slope: float = 0.1
@@ -57,11 +64,12 @@ class Discriminator(nn.Module):
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
-    layers = [(64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2),
-              (512, 3, 1)] + [(512, 4, 2)] * SIZES[self.image_side][1]
+    layers = [(1, 3, 1), (1, 4, 2), (2, 3, 1), (2, 4, 2), (4, 3, 1), (4, 4, 2),
+              (8, 3, 1)] + [(8, 4, 2)] * SIZES[self.image_side][1]  # (channels / w, k, stride)
     x = images
-    for width, kernel, stride in layers:
-      conv = nn.Conv(width, (kernel, kernel), (stride, stride), padding=1, dtype=self.dtype)
+    for multiple, kernel, stride in layers:
+      conv = nn.Conv(multiple * self.width, (kernel, kernel), (stride, stride), padding=1,
+                     dtype=self.dtype)
       x = nn.leaky_relu(conditional.maybe_spectral_norm(conv, self.spectral_norm, train)(x),
                         self.leaky_relu_slope)
     features = x.reshape((x.shape[0], -1))
@@ -78,8 +86,8 @@ def gan_networks(config, image_shape, num_classes: int = 0):
                      f"to resize the data")
   classes = num_classes if config.conditional else 0
   dtype = jnp.dtype(config.compute_dtype)
-  generator = Generator(tuple(image_shape), classes, config.label_embed_dim,
-                        config.batch_norm_momentum, dtype)
-  discriminator = Discriminator(height, config.spectral_norm, classes, config.leaky_relu_slope,
-                                dtype)
+  generator = Generator(tuple(image_shape), config.generator_width, classes,
+                        config.label_embed_dim, config.batch_norm_momentum, dtype)
+  discriminator = Discriminator(height, config.discriminator_width, config.spectral_norm,
+                                classes, config.leaky_relu_slope, dtype)
   return generator, discriminator

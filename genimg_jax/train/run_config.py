@@ -15,6 +15,7 @@ from genimg_jax.train.optim import SCHEDULES
 POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every", "sample_every",
                      "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
                      "eval_batch_size", "num_recon", "n_critic", "generator_base_channels",
+                     "generator_width", "discriminator_width",
                      "label_embed_dim")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
 NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight")

@@ -1,0 +1,235 @@
+"""The GAN zoo through the one GAN family (issue 7): BatchNorm statistics, n_critic, the EMA,
+conditional generation, n_critic batches drawn by the engine, every config's short run and the
+one-line errors of bad settings."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from genimg_jax import config_cli
+from genimg_jax.data import embedded
+from genimg_jax.train import compiled
+from genimg_jax.train.families import build_family
+from tests.conftest import TINY_RUN, run_python
+
+GAN_MODELS = ("gan", "gan_seed", "dcgan", "cgan", "dcgan32", "sngan", "wgan_gp", "lsgan")
+TINY_WIDTHS = {  # Narrow versions of each architecture (same layers, fewer channels).
+    "mlp": dict(generator_hidden=(32, 16), discriminator_hidden=(32, 16), latent_dim=8),
+    "dcgan": dict(generator_base_channels=16, discriminator_channels=(8, 16), latent_dim=8,
+                  label_embed_dim=4),
+    "standard_cnn": dict(generator_width=4, discriminator_width=4, latent_dim=8,
+                         label_embed_dim=4),
+}
+
+
+def tiny_config(model: str, **overrides):
+  """configs/<model>.py narrowed, with the TINY_RUN schedule (plus `overrides`)."""
+  config = config_cli.load_config(model)
+  config.update(dict(TINY_RUN, **TINY_WIDTHS[config.architecture]))
+  config.update(overrides)
+  return config
+
+
+def _shape(config):
+  return (config.image_size, config.image_size, 1) if config.image_size else (28, 28, 1)
+
+
+def _family_and_state(config, num_examples=64, seed=0):
+  family = build_family(config, _shape(config), 10)
+  state = jax.jit(lambda k: family.init_state(k, num_examples, _shape(config)))(
+      jax.random.PRNGKey(seed))
+  return family, state
+
+
+def _batch(config, family, seed=0):
+  """Real uint8 images (random) and labels shaped as the engine hands them to train_step."""
+  n = family.batches_per_step
+  lead = (n, config.batch_size) if n > 1 else (config.batch_size,)
+  rng = np.random.default_rng(seed)
+  return {"image": jnp.asarray(rng.integers(0, 256, lead + _shape(config), np.uint8)),
+          "label": jnp.asarray(rng.integers(0, 10, lead, np.int32))}
+
+
+def _adam_counts(opt_state) -> list[int]:
+  """Every `count` field in an Optax state (Adam's, and the schedule's when there is one)."""
+  has_count = lambda x: "count" in getattr(x, "_fields", ())
+  return [int(node.count) for node in jax.tree_util.tree_leaves(opt_state, is_leaf=has_count)
+          if has_count(node)]
+
+
+def test_batchnorm_statistics_change_in_the_update_not_when_sampling():
+  config = tiny_config("dcgan")
+  family, state = _family_and_state(config)
+  assert "batch_stats" in state.g_stats
+  latents, _ = family.grid_latents(jax.random.PRNGKey(1), 8)
+  before = jax.device_get(state.g_stats)
+  first = jax.jit(family.generate)(state, latents)
+  np.testing.assert_array_equal(jax.device_get(state.g_stats)["batch_stats"]["BatchNorm_0"]["mean"],
+                                before["batch_stats"]["BatchNorm_0"]["mean"])
+  np.testing.assert_array_equal(first, jax.jit(family.generate)(state, latents))  # Eval mode.
+  new_state, _ = jax.jit(family.train_step)(state, _batch(config, family), jax.random.PRNGKey(2))
+  after = jax.device_get(new_state.g_stats)
+  changed = jax.tree_util.tree_map(lambda a, b: bool(np.any(a != b)), before, after)
+  assert all(jax.tree_util.tree_leaves(changed))  # Every running mean and variance moved.
+  # Eval-mode samples use the running averages: they change once the averages do.
+  assert np.any(np.asarray(jax.jit(family.generate)(new_state, latents)) != np.asarray(first))
+
+
+def test_n_critic_five_d_steps_one_g_step_each_on_its_own_batch():
+  config = tiny_config("wgan_gp")
+  assert config.n_critic == 5
+  family, state = _family_and_state(config)
+  new_state, metrics = jax.jit(family.train_step)(state, _batch(config, family),
+                                                  jax.random.PRNGKey(3))
+  assert set(_adam_counts(new_state.d_opt_state)) == {5}
+  assert set(_adam_counts(new_state.g_opt_state)) == {1}
+  assert float(metrics["gradient_penalty"]) > 0
+
+
+def test_engine_draws_n_critic_distinct_real_batches_per_step():
+  """With batches_per_step = 5 and 40 examples at batch 8, one step sees all 40, once each."""
+  labels = np.arange(40, dtype=np.int32)
+  data = {"image": jnp.zeros((40, 2, 2, 1), jnp.uint8), "label": jnp.asarray(labels)}
+
+  class Recorder:
+    batches_per_step = 5
+
+    def train_step(self, state, batch, key):
+      return state.replace(step=state.step + 1), {"label": batch["label"]}
+
+  from genimg_jax.train.vae_step import VAEState  # Any state with step, rng and data_order.
+
+  state = VAEState(step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(0),
+                   data_order=jnp.arange(40, dtype=jnp.int32), params={}, opt_state={})
+  mesh = compiled.make_mesh()
+  multi = compiled.MultiStep(Recorder().train_step, 8, mesh, batches_per_step=5)
+  _, metrics = multi(state, data, 2)
+  seen = np.asarray(metrics["label"])  # [K=2, 5, 8]
+  assert seen.shape == (2, 5, 8)
+  for step in seen:
+    assert sorted(step.ravel().tolist()) == labels.tolist()
+  assert not np.array_equal(seen[0], seen[1])  # A fresh epoch order for the second step.
+
+
+def test_ema_equals_its_closed_form_over_training_steps():
+  decay = 0.8
+  config = tiny_config("dcgan", ema_decay=decay)
+  family, state = _family_and_state(config)
+  step = jax.jit(family.train_step)
+  ema0 = jax.device_get(state.g_ema)
+  params = []
+  for i in range(4):
+    state, _ = step(state, _batch(config, family, seed=i), jax.random.PRNGKey(10 + i))
+    params.append(jax.device_get(state.g_params))
+  k = len(params)
+  expected = jax.tree_util.tree_map(
+      lambda e0, *ps: decay**k * e0 + (1 - decay) * sum(decay ** (k - 1 - i) * p
+                                                        for i, p in enumerate(ps)),
+      ema0, *params)
+  for got, want in zip(jax.tree_util.tree_leaves(jax.device_get(state.g_ema)),
+                       jax.tree_util.tree_leaves(expected)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+  # Samples come from the EMA parameters when the EMA is on.
+  latents, _ = family.grid_latents(jax.random.PRNGKey(0), 4)
+  with_ema = jax.jit(family.generate)(state, latents)
+  without = jax.jit(family.generate)(state.replace(g_ema=None), latents)
+  assert np.any(np.asarray(with_ema) != np.asarray(without))
+
+
+def test_conditional_grid_has_one_row_per_class():
+  family, _ = _family_and_state(tiny_config("cgan"))
+  latents, cols = family.grid_latents(jax.random.PRNGKey(0), 64)
+  assert cols == 6
+  np.testing.assert_array_equal(np.asarray(latents["label"]).reshape(10, 6),
+                                np.repeat(np.arange(10), 6).reshape(10, 6))
+
+
+@pytest.mark.slow
+def test_conditional_gan_generates_the_asked_class():
+  """cgan on two classes that differ in brightness (dark 0s, bright 1s): after a short run,
+  samples asked for class 1 are brighter than samples asked for class 0. A generator that
+  ignored its label could not separate them."""
+  config = tiny_config("cgan", batch_size=16, learning_rate=1e-3)
+  rng = np.random.default_rng(0)
+  labels = np.repeat(np.arange(2, dtype=np.int32), 64)
+  base = np.where(labels[:, None, None, None] == 1, 220, 30)
+  images = np.clip(base + rng.integers(-25, 25, (128, 28, 28, 1)), 0, 255).astype(np.uint8)
+  family = build_family(config, (28, 28, 1), 2)
+  mesh = compiled.make_mesh()
+  state = jax.jit(lambda k: family.init_state(k, 128, (28, 28, 1)),
+                  out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(0))
+  data = jax.device_put({"image": images, "label": labels}, compiled.replicated(mesh))
+  multi = compiled.MultiStep(family.train_step, config.batch_size, mesh)
+  state, _ = multi(state, data, 150)
+  z = jax.random.normal(jax.random.PRNGKey(5), (32, config.latent_dim))
+  means = [float(jnp.mean(jax.jit(family.generate)(
+      state, {"z": z, "label": jnp.full((32,), c, jnp.int32)}))) for c in (0, 1)]
+  assert means[1] - means[0] > 0.3, means  # Pixel means in [0, 1]: data are 0.12 vs 0.86.
+
+
+def _finite(tree) -> bool:
+  return all(bool(np.all(np.isfinite(x))) for x in jax.tree_util.tree_leaves(tree)
+             if np.issubdtype(np.asarray(x).dtype, np.floating))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", GAN_MODELS)
+def test_every_gan_config_trains_20_steps_on_the_embedded_data(model, tmp_path):
+  """train_and_evaluate on mnist_embedded (resized to 32 px for the standard CNN) for 20 steps:
+  finite losses and parameters, a sample grid, a checkpoint."""
+  from genimg_jax.generate import load_run
+  from genimg_jax.train.loop import train_and_evaluate
+
+  config = tiny_config(model, num_steps=20, log_every=10, sample_every=20, checkpoint_every=20,
+                       steps_per_dispatch=10)
+  final = train_and_evaluate(config, str(tmp_path))
+  assert final and all(np.isfinite(v) for v in final.values()), final
+  family, state, step = load_run(str(tmp_path))
+  assert step == 20 and _finite(state)
+  assert (tmp_path / "samples_20.png").is_file()
+  side = 32 if config.image_size else 28
+  latents, _ = family.grid_latents(jax.random.PRNGKey(0), 4)
+  assert family.generate(state, latents).shape[1:] == (side, side, 1)
+
+
+# ------------------------------------------------------------------ one-line errors (SPEC §4)
+
+
+def _one_line_error(*flags):
+  result = run_python(["train.py", *flags, "--config.num_steps=2"])
+  assert result.returncode != 0
+  assert "Traceback" not in result.stdout + result.stderr
+  lines = result.stderr.rstrip("\n").split("\n")
+  assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+  return lines[0]
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (("--model", "dcgan", "--config.loss=nope"),
+     ("nope", "non_saturating", "minimax", "hinge", "least_squares", "wgan_gp")),
+    (("--model", "wgan_gp", "--config.n_critic=0"), ("n_critic", "0")),
+    (("--model", "dcgan", "--config.ema_decay=1.5"), ("ema_decay", "1.5")),
+    (("--model", "dcgan", "--config.architecture=nope"), ("nope", "dcgan", "mlp",
+                                                           "standard_cnn")),
+    (("--model", "dcgan32", "--config.image_size=0"), ("28×28×1", "image_size")),
+])
+def test_bad_zoo_settings_are_one_line(flags, expected, tmp_path):
+  line = _one_line_error(*flags, "--workdir", str(tmp_path / "run"))
+  for word in expected:
+    assert word in line, line
+
+
+def test_conditional_model_on_an_unlabelled_set_is_refused():
+  from genimg_jax.errors import UserError
+
+  config = tiny_config("cgan")
+  with pytest.raises(UserError, match="no labels"):
+    build_family(config, (28, 28, 1), 0)
+  build_family(tiny_config("dcgan"), (28, 28, 1), 0)  # Unconditional models don't need them.
+
+
+def test_the_embedded_set_has_labels_for_conditional_models():
+  _, labels = embedded.load("train")
+  assert labels.dtype == np.int32 and set(np.unique(labels)) == set(range(10))
