@@ -35,6 +35,25 @@ def make_tiny_vae_config(**overrides):
   return config
 
 
+TINY_WIDTHS = {  # Narrow versions of each architecture (same layers, fewer channels).
+    "mlp": dict(generator_hidden=(32, 16), discriminator_hidden=(32, 16), latent_dim=8),
+    "dcgan": dict(generator_base_channels=16, discriminator_channels=(8, 16), latent_dim=8,
+                  label_embed_dim=4),
+    "standard_cnn": dict(generator_width=4, discriminator_width=4, latent_dim=8,
+                         label_embed_dim=4),
+}
+
+
+def make_tiny_zoo_config(model: str, **overrides):
+  """configs/<model>.py narrowed, with the TINY_RUN schedule (plus `overrides`)."""
+  from genimg_jax import config_cli  # Needs the repository root on sys.path.
+
+  config = config_cli.load_config(model)
+  config.update(dict(TINY_RUN, **TINY_WIDTHS[config.architecture]))
+  config.update(overrides)
+  return config
+
+
 @pytest.fixture
 def tiny_gan_config():
   return make_tiny_gan_config()

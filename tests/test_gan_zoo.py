@@ -8,30 +8,13 @@ import numpy as np
 import optax
 import pytest
 
-from genimg_jax import config_cli
 from genimg_jax.data import embedded
 from genimg_jax.train import compiled
 from genimg_jax.train.families import build_family
-from tests.conftest import TINY_RUN, run_python
+from tests.conftest import make_tiny_zoo_config as tiny_config
+from tests.conftest import run_python
 
 GAN_MODELS = ("gan", "gan_seed", "dcgan", "cgan", "dcgan32", "sngan", "wgan_gp", "lsgan")
-TINY_WIDTHS = {  # Narrow versions of each architecture (same layers, fewer channels).
-    "mlp": dict(generator_hidden=(32, 16), discriminator_hidden=(32, 16), latent_dim=8),
-    "dcgan": dict(generator_base_channels=16, discriminator_channels=(8, 16), latent_dim=8,
-                  label_embed_dim=4),
-    "standard_cnn": dict(generator_width=4, discriminator_width=4, latent_dim=8,
-                         label_embed_dim=4),
-}
-
-
-def tiny_config(model: str, **overrides):
-  """configs/<model>.py narrowed, with the TINY_RUN schedule (plus `overrides`)."""
-  config = config_cli.load_config(model)
-  config.update(dict(TINY_RUN, **TINY_WIDTHS[config.architecture]))
-  config.update(overrides)
-  return config
-
-
 def _shape(config):
   return (config.image_size, config.image_size, 1) if config.image_size else (28, 28, 1)
 

@@ -18,7 +18,7 @@ import pytest
 from genimg_jax.data import embedded
 from genimg_jax.train import batching, compiled
 from genimg_jax.train.families import build_family
-from tests.conftest import make_tiny_gan_config, make_tiny_vae_config
+from tests.conftest import make_tiny_gan_config, make_tiny_vae_config, make_tiny_zoo_config
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -61,14 +61,25 @@ def mnist_subset():
 
 def _setup(config, data, seed=0):
   """(family, fresh state placed like the loop places it, device data, MultiStep)."""
-  family = build_family(config, IMAGE_SHAPE)
+  image_shape = data["image"].shape[1:]
+  family = build_family(config, image_shape, 10)
   mesh = compiled.make_mesh()
   replicated = compiled.replicated(mesh)
-  init = jax.jit(lambda key: family.init_state(key, len(data["image"]), IMAGE_SHAPE),
+  init = jax.jit(lambda key: family.init_state(key, len(data["image"]), image_shape),
                  out_shardings=replicated)
   state = init(jax.random.PRNGKey(seed))
   device_data = jax.device_put(data, replicated)
-  return family, state, device_data, compiled.MultiStep(family.train_step, config.batch_size, mesh)
+  multi_step = compiled.MultiStep(family.train_step, config.batch_size, mesh,
+                                  getattr(family, "batches_per_step", 1))
+  return family, state, device_data, multi_step
+
+
+DETERMINISM_CASES = {  # name → (config maker, pad the 28×28 digits to 32×32 for the 32-px CNN)
+    "gan": (make_tiny_gan_config, False),
+    "vae": (make_tiny_vae_config, False),
+    "dcgan": (lambda: make_tiny_zoo_config("dcgan"), False),  # BatchNorm in G, dropout in D.
+    "wgan_gp_ema": (lambda: make_tiny_zoo_config("wgan_gp", ema_decay=0.9), True),  # n_critic 5, EMA.
+}
 
 
 # ----------------------------------------------------------------------------- one GAN step
@@ -177,20 +188,24 @@ def _run(multi_step, state, data, sizes):
   return _host_copy(state), metrics
 
 
-@pytest.fixture(scope="module", params=["gan", "vae"])
+@pytest.fixture(scope="module", params=list(DETERMINISM_CASES))
 def determinism_runs(request, mnist_subset):
   """Runs of one family from independently initialised states (one MultiStep, so each
   dispatch length compiles once): seed 0 as 10 steps in one dispatch (twice), seed 0 as ten
   1-step dispatches, seed 1 as one 10-step dispatch. 64 examples / batch 8 = 8 steps per
   epoch, so 10 steps cross an epoch boundary."""
-  make_config = {"gan": make_tiny_gan_config, "vae": make_tiny_vae_config}[request.param]
+  make_config, pad = DETERMINISM_CASES[request.param]
   config = make_config()
-  family, _, data, multi_step = _setup(config, mnist_subset)
+  subset = dict(mnist_subset)
+  if pad:
+    subset["image"] = np.pad(subset["image"], ((0, 0), (2, 2), (2, 2), (0, 0)))
+  family, _, data, multi_step = _setup(config, subset)
+  image_shape = subset["image"].shape[1:]
   mesh = compiled.make_mesh()
-  init = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE),
+  init = jax.jit(lambda key: family.init_state(key, 64, image_shape),
                  out_shardings=compiled.replicated(mesh))
   fresh = lambda seed: init(jax.random.PRNGKey(seed))
-  params = "g_params" if request.param == "gan" else "params"
+  params = "params" if request.param == "vae" else "g_params"
   return {
       "params": params,
       "scan": _run(multi_step, fresh(0), data, [10]),
