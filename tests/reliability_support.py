@@ -31,6 +31,10 @@ TINY_GAN = ["--model", "gan", "--config.generator_hidden=(32,16)",
             "--config.discriminator_hidden=(32,16)", "--config.latent_dim=8"]
 TINY_VAE = ["--model", "vae", "--config.encoder_hidden=(16,)", "--config.decoder_hidden=(16,)",
             "--config.latent_dim=4", "--config.num_recon=4"]
+TINY_DCGAN = ["--model", "dcgan", "--config.generator_base_channels=16",
+              "--config.discriminator_channels=(8,16)", "--config.latent_dim=8"]
+TINY_WGAN_GP = ["--model", "wgan_gp", "--config.generator_width=4",
+                "--config.discriminator_width=4", "--config.latent_dim=8"]
 QUIET = ["--config.batch_size=8", "--config.sample_every=100000", "--config.num_grid_samples=4"]
 # Long enough that a kill lands mid-run: 400 steps, 20 checkpoints (~2-3 s of training on CPU).
 LONG = ["--config.num_steps=400", "--config.checkpoint_every=20", "--config.log_every=10"]
@@ -41,6 +45,10 @@ RUNS = {  # name → flags of the run killed / interrupted and of its uninterrup
     "vae": TINY_VAE + QUIET + LONG + ["--config.steps_per_dispatch=1"],
     # 7 does not divide 20 (nor log_every 10): dispatches of 7, 3, 7, 3, ...
     "gan_k7": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7"],
+    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G (issue 7).
+    "dcgan": TINY_DCGAN + QUIET + LONG + ["--config.steps_per_dispatch=5"],
+    "wgan_gp_ema": TINY_WGAN_GP + QUIET + LONG + ["--config.steps_per_dispatch=4",
+                                                  "--config.ema_decay=0.9"],
 }
 KEEP_ALL = ["--config.keep_checkpoints=100"]  # References keep every checkpoint to compare.
 
