@@ -14,7 +14,7 @@ POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every
                      "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
                      "eval_batch_size", "num_recon")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
-NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta")
+NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "image_size")
 FRACTION_KEYS = ("discriminator_dropout",)  # Must lie in [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden")
 ADAM_BETA_KEYS = ("adam_b1", "adam_b2")  # Must lie in [0, 1).
