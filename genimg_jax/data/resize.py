@@ -5,8 +5,9 @@ the bottom (right), i.e. the square starts at ((H − s) // 2, (W − s) // 2), 
 Resize: Pillow BICUBIC, each channel separately as an 8-bit image (uint8 in, uint8 out, rounded
 and clipped by Pillow). Pillow widens the bicubic kernel by the scale factor when it shrinks an
 image, so a downscale (CelebA 178 px → 64 px) is antialiased instead of aliased, and an upscale
-(MNIST 28 px → 32 px) stays sharp; this is the resize clean-fid recommends for GAN data. Grey
-images keep one channel. Done once, in host memory; nothing is cached on disk.
+(MNIST 28 px → 32 px) stays sharp: the antialiased PIL-bicubic resize the clean-fid authors
+(Parmar et al., 2022) recommend. Grey images keep one channel. Done once, in host memory;
+nothing is cached on disk.
 """
 
 import numpy as np
