@@ -4,7 +4,7 @@ A data set is found by name under the data dir as `NAME[/CONFIG]/VERSION/dataset
 and opened with `tfds.builder_from_directory`, which rebuilds the features from the files
 written next to the data. So sets prepared by `genimg_jax.prepare` (whose builders are never
 registered) and sets built by `tfds build` read the same way, and a registered stock builder
-of the same name (TFDS's `mnist`, which wants version 3.0.1 and tfrecord) is never involved.
+of the same name (TFDS's `mnist`) is never involved (it reads `prepare`'s `mnist/3.0.1` too).
 array_record (or parquet) sets are read through the random-access data source: no TensorFlow;
 `Image` features are decoded by Pillow. A tfrecord set needs TensorFlow. With `image_size`
 each image is center-cropped and resized as it is read (`genimg_jax.data.resize`).
@@ -120,6 +120,7 @@ def _as_hwc(image: np.ndarray) -> np.ndarray:
 
 
 def _different_shapes(builder, split: str, first, other, index: int) -> UserError:
+  """The one-line error for a set whose images differ in size (and no image_size given)."""
   return UserError(f"images of {builder.name} have different shapes ({first} and {other} at "
                    f"record {index} of {split}): pass --config.image_size=N to center-crop and "
                    f"resize every image to N×N at load time, or resize them to one size")
