@@ -59,6 +59,7 @@ class Source:
 
 
 def is_idx_dir(directory: str) -> bool:
+  """Whether `directory` holds the canonical training-images IDX file (else: an image folder)."""
   stem = idx.IDX_FILES["train"][0]
   return any(os.path.exists(os.path.join(directory, stem + ext)) for ext in ("", ".gz"))
 
@@ -157,7 +158,7 @@ def folder_source(name: str, directory: str) -> Source:
     sizes.add(size)
     modes.add(mode)
   mode = ("L" if modes <= set(GREY_MODES) else "RGBA" if modes & set(ALPHA_MODES) else "RGB")
-  (width, height), = sizes if len(sizes) == 1 else {(None, None)}
+  width, height = next(iter(sizes)) if len(sizes) == 1 else (None, None)  # None: sizes differ.
   shape = (height, width, len(mode))
   label_of = {cls: i for i, cls in enumerate(class_names)}
 
