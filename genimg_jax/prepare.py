@@ -3,7 +3,10 @@
   python -m genimg_jax.prepare mnist --from ../shared/data/mnist [--data_dir D]
   python -m genimg_jax.prepare my_faces --from DIR     # DIR/<class>/*.png, or DIR/train/...
 
-Writes `D/NAME/VERSION` as array_record, readable by name through `load_dataset`.
+Writes `D/NAME/VERSION` in the array_record layout `tfds build NAME --file_format=array_record`
+writes (PNG `Image` and `ClassLabel` features), readable by name through `load_dataset`.
+mnist and fashion_mnist get TFDS's own version 3.0.1, so `tfds.data_source('mnist',
+data_dir=D)` reads them too; other sets are version 1.0.0.
 """
 
 import argparse
@@ -42,14 +45,16 @@ def main(argv=None) -> None:
   from genimg_jax.data import prepare_builders, tfds_source
 
   data_dir = tfds_source.resolve_data_dir(args.data_dir)
-  target = os.path.join(data_dir, args.name, prepare_builders.PREPARED_VERSION)
+  source_dir = os.path.expanduser(args.source)
+  version = prepare_builders.prepared_version(args.name, prepare_builders.is_idx_dir(source_dir))
+  target = os.path.join(data_dir, args.name, version)
   if not args.overwrite and os.path.isfile(os.path.join(target, "dataset_info.json")):
     info = tfds.builder_from_directory(target).info
     counts = {split: info.splits[split].num_examples for split in info.splits}
     print(f"{args.name} is already prepared at {target} ({_counts(counts)}); "
           f"pass --overwrite to prepare it again")
     return
-  source = prepare_builders.read_source(args.name, os.path.expanduser(args.source))
+  source = prepare_builders.read_source(args.name, source_dir)
   tfds.disable_progress_bar()
   builder = prepare_builders.make_builder(args.name, source, data_dir)
   mode = tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS  # Overwrites the data set itself.

@@ -24,6 +24,7 @@ REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 NUM_TRAIN, NUM_TEST, NUM_CLASSES = 50, 20, 10
 PETS = ("cat", "dog")  # Classes of the tiny image folder (8x8 RGB PNG).
 PETS_PER_CLASS, PETS_SIZE = 3, 8
+VERSIONS = {"mnist": "3.0.1", "pets": "1.0.0"}  # TFDS's own version for mnist; ours otherwise.
 
 # Prelude of every subprocess: records and refuses any `import tensorflow` (also where it is
 # installed) and writes a report at exit. etils probes `importlib.util.find_spec("tensorflow")`
@@ -139,7 +140,7 @@ def test_prepare_cli_prints_one_line_and_never_imports_tensorflow(prepared):
     proc, report = prepared["cli"][name]
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
-    path = prepared["data_dir"] / name / prepare_builders.PREPARED_VERSION
+    path = prepared["data_dir"] / name / VERSIONS[name]
     assert len(lines) == 1 and lines[0].startswith(f"prepared {name} at {path}: {counts} (")
     assert lines[0].endswith(" s)")
     assert report == {"attempts": [], "loaded": []}
@@ -160,9 +161,10 @@ def test_load_dataset_round_trips_pixels_and_labels_without_tensorflow(prepared,
 
 
 def test_prepared_sets_keep_class_names_and_do_not_register_builders(prepared):
-  info = tfds.builder_from_directory(
-      prepared["data_dir"] / "pets" / prepare_builders.PREPARED_VERSION).info
+  info = tfds.builder_from_directory(prepared["data_dir"] / "pets" / VERSIONS["pets"]).info
   assert info.features["label"].names == list(PETS)
+  assert isinstance(info.features["image"], tfds.features.Image)  # PNG, as `tfds build` writes.
+  assert info.features["image"].shape == (PETS_SIZE, PETS_SIZE, 3)
   assert tfds.builder_cls("mnist").__module__.startswith("tensorflow_datasets.")
 
 
@@ -194,7 +196,7 @@ def test_unknown_name_and_unknown_split(prepared):
 
 def test_tfrecord_set_without_tensorflow_says_how_to_rebuild(prepared, tmp_path):
   data_dir = tmp_path / "tfds"
-  version = prepare_builders.PREPARED_VERSION
+  version = VERSIONS["mnist"]
   shutil.copytree(prepared["data_dir"] / "mnist", data_dir / "mnist")
   info_path = data_dir / "mnist" / version / "dataset_info.json"
   info = json.loads(info_path.read_text())
@@ -211,16 +213,35 @@ def test_tfrecord_set_without_tensorflow_says_how_to_rebuild(prepared, tmp_path)
   assert report["loaded"] == []
 
 
-def test_prepare_cli_bad_input_is_one_line(sources, tmp_path):
-  mixed = tmp_path / "mixed" / "a"
-  mixed.mkdir(parents=True)
-  Image.new("RGB", (4, 4)).save(mixed / "0.png")
-  Image.new("RGB", (5, 4)).save(mixed / "1.png")
-  proc, _ = run_prepare_cli(tmp_path, "mixed", "--from", mixed.parent, "--data_dir", tmp_path)
-  assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
-  assert proc.stderr.startswith("error: images have different sizes:")
-  assert proc.stderr.count("\n") == 1
-  assert not (tmp_path / "mixed" / prepare_builders.PREPARED_VERSION).exists()
+def test_mixed_sizes_prepare_and_load_only_with_image_size(tmp_path):
+  """A folder of differently sized images prepares (shape None x None); loading it says to pass
+  --config.image_size=N, and with image_size every image is cropped and resized (labels kept)."""
+  rng = np.random.default_rng(3)
+  sizes = {"a": [(6, 4), (5, 7)], "b": [(4, 4)]}  # (height, width) per image, per class.
+  originals = []
+  for cls, shapes in sizes.items():
+    (tmp_path / "mixed" / cls).mkdir(parents=True)
+    for i, shape in enumerate(shapes):
+      originals.append(rng.integers(0, 256, shape + (3,), dtype=np.uint8))
+      Image.fromarray(originals[-1]).save(tmp_path / "mixed" / cls / f"{i}.png")
+  data_dir = tmp_path / "tfds"
+  proc, report = run_prepare_cli(tmp_path, "mixed", "--from", tmp_path / "mixed",
+                                 "--data_dir", data_dir)
+  assert proc.returncode == 0 and report == {"attempts": [], "loaded": []}, proc.stderr
+  info = tfds.builder_from_directory(data_dir / "mixed" / VERSIONS["pets"]).info
+  assert info.features["image"].shape == (None, None, 3)
+  with pytest.raises(UserError, match=r"have different shapes .* pass --config\.image_size=N"):
+    load_dataset("mixed", "train", str(data_dir))
+  data = load_dataset("mixed", "train", str(data_dir), image_size=3)
+  assert data.images.shape == (3, 3, 3, 3) and data.images.dtype == np.uint8
+  np.testing.assert_array_equal(data.labels, [0, 0, 1])
+  assert data.num_classes == 2
+  for got, original in zip(data.images, originals):  # Pillow on the centre square, directly.
+    h, w = original.shape[:2]
+    s = min(h, w)
+    square = original[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    expected = Image.fromarray(square).resize((3, 3), Image.Resampling.BICUBIC)
+    np.testing.assert_array_equal(got, np.asarray(expected))
 
 
 @pytest.mark.parametrize("case, message", [

@@ -1,10 +1,10 @@
-"""Data sets as host arrays: `load_dataset(config, split)` is the one entry point training uses."""
+"""Data sets as host arrays: `load_dataset(name, split, ...)` is the one entry point training uses."""
 
 import dataclasses
 
 import numpy as np
 
-from genimg_jax.data import embedded
+from genimg_jax.data import embedded, resize
 from genimg_jax.errors import UserError
 
 SPLITS = ("train", "test")
@@ -25,14 +25,28 @@ class Dataset:
     return tuple(self.images.shape[1:])
 
 
-def load_dataset(name: str, split: str = "train", data_dir: str | None = None) -> Dataset:
-  """Loads split `split` of data set `name`: `mnist_embedded` or any prepared TFDS image set."""
+def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
+                 image_size: int = 0) -> Dataset:
+  """Loads split `split` of data set `name`: `mnist_embedded` or any prepared TFDS image set.
+
+  image_size > 0 (`config.image_size`): every image is center-cropped to a square and resized
+  to image_size × image_size once, here (Pillow BICUBIC per channel, antialiased when
+  shrinking; see `genimg_jax.data.resize`), so sets whose images differ in size load too.
+  Channels, dtype (uint8), labels and num_classes are unchanged. 0: images as stored.
+  """
   if split not in SPLITS:
     raise UserError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+  if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
+      or image_size < 0:
+    raise UserError(f"image_size must be a non-negative integer (0: as stored), got "
+                    f"{image_size!r}")
+  image_size = int(image_size)
   if name == embedded.NAME:
     images, labels = embedded.load(split)
+    if image_size:
+      images = resize.resize_images(images, image_size)
     return Dataset(name, split, images, labels, embedded.NUM_CLASSES)
   from genimg_jax.data import tfds_source  # Imported lazily: TFDS is slow to import.
 
-  images, labels, num_classes = tfds_source.load(name, split, data_dir)
+  images, labels, num_classes = tfds_source.load(name, split, data_dir, image_size)
   return Dataset(name, split, images, labels, num_classes)

@@ -2,11 +2,15 @@
 
 Sources: IDX files (mnist, fashion_mnist, any IDX set) or an image folder `DIR/<class>/*.png`
 (optionally `DIR/train/<class>/...` and `DIR/test/<class>/...`; otherwise all is `train`).
-Images are stored as `tfds.features.Tensor(uint8, encoding=zlib)`: an `Image` feature would
-encode PNG through TensorFlow. Examples keep the source order (shuffling disabled).
+Written as `tfds build NAME --file_format=array_record` writes: `image` is a
+`tfds.features.Image` (PNG; Pillow encodes it and hands TFDS the bytes as a file object, so no
+TensorFlow), `label` a `ClassLabel`. `mnist` and `fashion_mnist` from IDX files get TFDS's own
+name, version (3.0.1) and features, so the registered TFDS builders and `tfds.data_source`
+read them; other sets are version 1.0.0. Examples keep the source order (shuffling disabled).
 """
 
 import dataclasses
+import io
 import os
 import re
 from typing import Callable, Iterator
@@ -18,19 +22,28 @@ from PIL import Image
 from genimg_jax.data import idx
 from genimg_jax.errors import UserError
 
-PREPARED_VERSION = "1.0.0"  # Ours; stock TFDS versions (mnist 3.0.1) live in their own folders.
+PREPARED_VERSION = "1.0.0"  # Version of sets TFDS has no builder for (image folders, other IDX).
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SPLIT_DIRS = ("train", "test")  # Optional split subfolders of an image folder.
 GREY_MODES = ("1", "L")  # Pillow modes stored with one channel.
 ALPHA_MODES = ("RGBA", "LA", "PA")  # Pillow modes stored as RGBA; all others as RGB.
 
-# Class names of the known IDX data sets (label i is names[i]).
+# Class names of the known IDX data sets (label i is names[i]), as in TFDS's builders
+# (tensorflow_datasets/image_classification/mnist.py: ClassLabel(num_classes=10) is "0".."9").
 IDX_CLASS_NAMES = {
     "mnist": tuple(str(i) for i in range(10)),
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                       "Sneaker", "Bag", "Ankle boot"),
 }
+# TFDS's own version and image shape of the IDX sets it has builders for (same source file).
+STOCK_VERSIONS = {"mnist": "3.0.1", "fashion_mnist": "3.0.1"}
+STOCK_IMAGE_SHAPE = (28, 28, 1)
+
+
+def prepared_version(name: str, from_idx: bool) -> str:
+  """Version folder `prepare` writes: TFDS's own for its IDX sets, else PREPARED_VERSION."""
+  return STOCK_VERSIONS.get(name, PREPARED_VERSION) if from_idx else PREPARED_VERSION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +51,15 @@ class Source:
   """A checked local data set: its shape, classes, split sizes and example iterator."""
 
   description: str
-  image_shape: tuple[int, int, int]
+  image_shape: tuple  # (H, W, C); H = W = None when the images differ in size.
   class_names: tuple[str, ...]  # Empty: unlabelled (no `label` feature).
   counts: dict[str, int]
-  examples: Callable[[str], Iterator[tuple[np.ndarray, int]]]  # split -> (image, label).
+  examples: Callable[[str], Iterator[tuple[np.ndarray, int]]]  # split -> (image [H, W, C], label).
+  version: str = PREPARED_VERSION
 
 
-def _is_idx_dir(directory: str) -> bool:
+def is_idx_dir(directory: str) -> bool:
+  """Whether `directory` holds the canonical training-images IDX file (else: an image folder)."""
   stem = idx.IDX_FILES["train"][0]
   return any(os.path.exists(os.path.join(directory, stem + ext)) for ext in ("", ".gz"))
 
@@ -62,10 +77,14 @@ def idx_source(name: str, directory: str) -> Source:
     images, labels = splits[split]
     return zip(images, labels.tolist())
 
+  shape = tuple(splits["train"][0].shape[1:])
+  if name in STOCK_VERSIONS and shape != STOCK_IMAGE_SHAPE:
+    raise UserError(f"the IDX images in {directory} are {shape[0]}x{shape[1]}, but {name} "
+                    f"images are 28x28: are these the {name} IDX files? Otherwise use another name")
   return Source(description=f"{name} prepared by genimg_jax.prepare from IDX files in {directory}",
-                image_shape=tuple(splits["train"][0].shape[1:]), class_names=names,
+                image_shape=shape, class_names=names,
                 counts={split: len(labels) for split, (_, labels) in splits.items()},
-                examples=examples)
+                examples=examples, version=prepared_version(name, from_idx=True))
 
 
 def _visible(directory: str) -> list[str]:
@@ -120,7 +139,9 @@ def _header(path: str) -> tuple[tuple[int, int], str]:
 
 
 def folder_source(name: str, directory: str) -> Source:
-  """An image folder, checked up front (one size for all images); decoded while writing."""
+  """An image folder, checked up front (readable headers, one colour mode for all); decoded
+  while writing. Images of different sizes are kept as they are (shape None x None): load
+  them with `image_size` (`--config.image_size=N`) to crop and resize them to one size."""
   files = {split: _scan_split(root) for split, root in _split_roots(directory).items()}
   everything = [f for split_files in files.values() for f in split_files]
   if not everything:
@@ -131,24 +152,21 @@ def folder_source(name: str, directory: str) -> Source:
     raise UserError(f"{directory}: one split has class folders and another has loose images: "
                     f"use class folders everywhere")
   class_names = tuple(sorted({cls for _, cls in everything})) if labelled == {True} else ()
-  first_size, modes = None, set()
+  sizes, modes = set(), set()
   for path, _ in everything:
     size, mode = _header(path)
-    if first_size is None:
-      first_path, first_size = path, size
-    elif size != first_size:
-      raise UserError(f"images have different sizes: {first_path} is {first_size[0]}x"
-                      f"{first_size[1]}, {path} is {size[0]}x{size[1]}: resize them to one size")
+    sizes.add(size)
     modes.add(mode)
   mode = ("L" if modes <= set(GREY_MODES) else "RGBA" if modes & set(ALPHA_MODES) else "RGB")
-  shape = (first_size[1], first_size[0], len(mode))
+  width, height = next(iter(sizes)) if len(sizes) == 1 else (None, None)  # None: sizes differ.
+  shape = (height, width, len(mode))
   label_of = {cls: i for i, cls in enumerate(class_names)}
 
   def examples(split):
     for path, cls in files[split]:
       with Image.open(path) as im:
-        image = np.asarray(im.convert(mode), np.uint8).reshape(shape)
-      yield image, label_of.get(cls, 0)
+        image = np.asarray(im.convert(mode), np.uint8)
+      yield image.reshape(image.shape[:2] + (len(mode),)), label_of.get(cls, 0)
 
   return Source(description=f"{name} prepared by genimg_jax.prepare from images in {directory}",
                 image_shape=shape, class_names=class_names,
@@ -162,28 +180,35 @@ def read_source(name: str, directory: str) -> Source:
                     f"and _ (like my_faces)")
   if not os.path.isdir(directory):
     raise UserError(f"source folder not found: {directory}")
-  if _is_idx_dir(directory):
+  if is_idx_dir(directory):
     return idx_source(name, directory)
   return folder_source(name, directory)
 
 
+def encode_png(image: np.ndarray) -> io.BytesIO:
+  """uint8 [H, W, C] (C = 1, 3 or 4) → a file object of its PNG bytes (lossless, Pillow)."""
+  buffer = io.BytesIO()
+  Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buffer, format="PNG")
+  buffer.seek(0)
+  return buffer
+
+
 class OfflineImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Writes a `Source` as data set `name`; never registered, so stock `mnist` keeps its name.
+  """Writes a `Source` as data set `name`; never registered, so TFDS's own `mnist` builder
+  keeps its name (and reads what this one writes as `mnist/3.0.1`).
 
   Reading needs no builder class: `tfds.builder_from_directory` restores the features from
   the `features.json` written next to the data.
   """
 
-  VERSION = tfds.core.Version(PREPARED_VERSION)
-  RELEASE_NOTES = {PREPARED_VERSION: "Prepared offline by genimg_jax.prepare."}
+  VERSION = tfds.core.Version(PREPARED_VERSION)  # Replaced per set by `make_builder`.
 
   def __init__(self, *, source: Source, **kwargs):
     self._source = source
     super().__init__(**kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
-    features = {"image": tfds.features.Tensor(shape=self._source.image_shape, dtype=np.uint8,
-                                              encoding=tfds.features.Encoding.ZLIB)}
+    features = {"image": tfds.features.Image(shape=self._source.image_shape)}
     if self._source.class_names:
       features["label"] = tfds.features.ClassLabel(names=self._source.class_names)
     return tfds.core.DatasetInfo(
@@ -199,7 +224,8 @@ class OfflineImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
   def _generate_examples(self, split):
     labelled = bool(self._source.class_names)
     for key, (image, label) in enumerate(self._source.examples(split)):
-      yield key, ({"image": image, "label": label} if labelled else {"image": image})
+      png = encode_png(image)  # TFDS reads a file object as encoded bytes: no TensorFlow.
+      yield key, ({"image": png, "label": label} if labelled else {"image": png})
 
   # TFDS prints a "Downloading and preparing ..." banner; the CLI prints its own one line.
   def _log_download_bytes(self):
@@ -210,7 +236,10 @@ class OfflineImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
 
 
 def make_builder(name: str, source: Source, data_dir: str) -> OfflineImageBuilder:
-  """A builder writing `source` as `data_dir/name/PREPARED_VERSION` in array_record format."""
-  cls = type(f"Offline_{name}", (OfflineImageBuilder,), {"name": name, "__module__": __name__},
+  """A builder writing `source` as `data_dir/name/source.version` in array_record format."""
+  version = tfds.core.Version(source.version)
+  cls = type(f"Offline_{name}", (OfflineImageBuilder,),
+             {"name": name, "__module__": __name__, "VERSION": version,
+              "RELEASE_NOTES": {source.version: "Prepared offline by genimg_jax.prepare."}},
              skip_registration=True)
   return cls(source=source, data_dir=data_dir, file_format="array_record")

@@ -4,26 +4,31 @@ A data set is found by name under the data dir as `NAME[/CONFIG]/VERSION/dataset
 and opened with `tfds.builder_from_directory`, which rebuilds the features from the files
 written next to the data. So sets prepared by `genimg_jax.prepare` (whose builders are never
 registered) and sets built by `tfds build` read the same way, and a registered stock builder
-of the same name (TFDS's `mnist`, which wants version 3.0.1 and tfrecord) is never involved.
+of the same name (TFDS's `mnist`) is never involved (it reads `prepare`'s `mnist/3.0.1` too).
 array_record (or parquet) sets are read through the random-access data source: no TensorFlow;
-`Image` features are decoded by Pillow. A tfrecord set needs TensorFlow.
+`Image` features are decoded by Pillow. A tfrecord set needs TensorFlow. With `image_size`
+each image is center-cropped and resized as it is read (`genimg_jax.data.resize`).
 """
 
 import importlib
+import io
 import json
 import os
 import re
 
 import numpy as np
 import tensorflow_datasets as tfds
+from PIL import Image
 from tensorflow_datasets.core import constants, file_adapters, registered
 
+from genimg_jax.data import resize
 from genimg_jax.errors import UserError
 
 READ_CHUNK = 4096  # Records deserialised per `__getitems__` call: few Python calls, bounded memory.
 VERSION_PATTERN = re.compile(r"\d+\.\d+\.\d+")
 NAME_PATTERN = re.compile(r"[a-z0-9_]+(/[\w.\-]+)?(:\d+\.\d+\.\d+)?")  # name[/config][:version]
 IMAGE_KEY, LABEL_KEY = "image", "label"
+PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # Channels of an `Image` feature → Pillow mode.
 RANDOM_ACCESS_FORMATS = tuple(f.value for f in file_adapters.FileFormat.with_random_access())
 
 
@@ -109,20 +114,48 @@ def _image_key(features) -> str:
                   f"use an image data set")
 
 
-def _read_random_access(builder, split: str, image_key: str, has_label: bool):
-  """Whole split via the array_record data source, `READ_CHUNK` records per call."""
-  source = builder.as_data_source(split=split)
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+  """A 2-D image gets a channel axis: [H, W] → [H, W, 1]; [H, W, C] as is."""
+  return image[..., None] if image.ndim == 2 else image
+
+
+def _different_shapes(builder, split: str, first, other, index: int) -> UserError:
+  """The one-line error for a set whose images differ in size (and no image_size given)."""
+  return UserError(f"images of {builder.name} have different shapes ({first} and {other} at "
+                   f"record {index} of {split}): pass --config.image_size=N to center-crop and "
+                   f"resize every image to N×N at load time, or resize them to one size")
+
+
+def _decode_image(encoded: bytes, channels: int) -> np.ndarray:
+  """PNG/JPEG bytes of an `Image` feature → uint8 [H, W, channels], decoded by Pillow (what
+  TFDS itself does without OpenCV, minus its per-run "OpenCV is not installed" warning)."""
+  with Image.open(io.BytesIO(encoded)) as im:
+    mode = PIL_MODES[channels]
+    return _as_hwc(np.asarray(im if im.mode == mode else im.convert(mode), np.uint8))
+
+
+def _read_random_access(builder, split: str, image_key: str, has_label: bool, image_size: int):
+  """Whole split via the array_record data source, `READ_CHUNK` records per call; with
+  image_size > 0 each image is cropped and resized as it is read (sizes may differ)."""
+  feature = builder.info.features[image_key]
+  encoded = isinstance(feature, tfds.features.Image) and feature.shape[-1] in PIL_MODES
+  decoders = {image_key: tfds.decode.SkipDecoding()} if encoded else None
+  source = builder.as_data_source(split=split, decoders=decoders)
   n = len(source)
   images, labels = None, np.zeros(n, np.int32)
   for start in range(0, n, READ_CHUNK):
     records = source.__getitems__(list(range(start, min(start + READ_CHUNK, n))))
     for i, record in enumerate(records, start):
-      image = np.asarray(record[image_key])
+      if encoded:
+        image = _decode_image(record[image_key], feature.shape[-1])
+      else:
+        image = _as_hwc(np.asarray(record[image_key]))
+      if image_size:
+        image = resize.resize_image(image, image_size)
       if images is None:
         images = np.empty((n,) + image.shape, np.uint8)
       if image.shape != images.shape[1:]:
-        raise UserError(f"images of {builder.name} have different shapes ({images.shape[1:]} "
-                        f"and {image.shape} at record {i} of {split}): resize them to one size")
+        raise _different_shapes(builder, split, images.shape[1:], image.shape, i)
       images[i] = image
       if has_label:
         labels[i] = record[LABEL_KEY]
@@ -131,16 +164,25 @@ def _read_random_access(builder, split: str, image_key: str, has_label: bool):
   return images, labels
 
 
-def _read_with_tensorflow(builder, split: str, image_key: str, has_label: bool):
+def _read_with_tensorflow(builder, split: str, image_key: str, has_label: bool, image_size: int):
   """Whole split of a tfrecord set through tf.data (TensorFlow is installed)."""
-  arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-  images = np.asarray(arrays[image_key])
-  labels = np.asarray(arrays[LABEL_KEY]) if has_label else np.zeros(len(images))
-  return images, labels.astype(np.int32)
+  arrays = tfds.as_numpy(builder.as_dataset(split=split))
+  images, labels = [], []
+  for i, example in enumerate(arrays):
+    image = _as_hwc(np.asarray(example[image_key]))
+    images.append(resize.resize_image(image, image_size) if image_size else image)
+    if images[-1].shape != images[0].shape:
+      raise _different_shapes(builder, split, images[0].shape, images[-1].shape, i)
+    labels.append(example[LABEL_KEY] if has_label else 0)
+  if not images:
+    raise UserError(f"split {split!r} of {builder.name} in {builder.data_dir} is empty")
+  return np.stack(images).astype(np.uint8), np.asarray(labels, np.int32)
 
 
-def load(name: str, split: str, data_dir: str | None = None):
+def load(name: str, split: str, data_dir: str | None = None, image_size: int = 0):
   """(images uint8 [N, H, W, C], labels int32 [N], num_classes) of a prepared data set.
+
+  image_size > 0: H = W = image_size (`genimg_jax.data.resize`, applied per image while reading).
 
   Without a `label` feature, labels are zeros and num_classes is 0 ("unlabelled"): a
   class-conditional model must refuse such a set rather than learn one fake class.
@@ -159,9 +201,9 @@ def load(name: str, split: str, data_dir: str | None = None):
   has_label = LABEL_KEY in features
   file_format = _file_format(version_dir)
   if file_format in RANDOM_ACCESS_FORMATS:
-    images, labels = _read_random_access(builder, split, image_key, has_label)
+    images, labels = _read_random_access(builder, split, image_key, has_label, image_size)
   elif _tensorflow_available():
-    images, labels = _read_with_tensorflow(builder, split, image_key, has_label)
+    images, labels = _read_with_tensorflow(builder, split, image_key, has_label, image_size)
   else:
     base = name.split(":")[0]
     raise UserError(f"data set {name!r} in {version_dir} is prepared as {file_format}, which "
@@ -169,8 +211,6 @@ def load(name: str, split: str, data_dir: str | None = None):
                     f"{data_dir} --file_format=array_record` (offline: `python -m "
                     f"genimg_jax.prepare {base.split('/')[0]} --from DIR --data_dir {data_dir}`), "
                     f"or install tensorflow")
-  if images.ndim == 3:
-    images = images[..., None]  # 2-D images get a channel axis: NHWC always.
   if not has_label:
     num_classes = 0
   elif isinstance(features[LABEL_KEY], tfds.features.ClassLabel):

@@ -55,7 +55,8 @@ class Run:
   def __init__(self, config, workdir: str):
     self.config = config
     self.workdir = workdir
-    self.train_data = load_dataset(config.dataset, "train", config.data_dir or None)
+    self.train_data = load_dataset(config.dataset, "train", config.data_dir or None,
+                                   image_size=config.image_size)
     self.image_shape = self.train_data.image_shape
     self.family = build_family(config, self.image_shape, self.train_data.num_classes)
     self.mesh = compiled.make_mesh()
@@ -96,7 +97,8 @@ class Run:
   def test_data(self):
     """The test split (loaded once, on first use)."""
     if self._test_data is None:
-      self._test_data = load_dataset(self.config.dataset, "test", self.config.data_dir or None)
+      self._test_data = load_dataset(self.config.dataset, "test", self.config.data_dir or None,
+                                     image_size=self.config.image_size)
     return self._test_data
 
   def device_data(self) -> dict:

@@ -18,7 +18,7 @@ POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every
                      "generator_width", "discriminator_width",
                      "label_embed_dim")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
-NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight")
+NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight", "image_size")
 FRACTION_KEYS = ("discriminator_dropout", "ema_decay", "batch_norm_momentum")  # In [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden",
               "discriminator_channels")
