@@ -18,7 +18,7 @@ import pytest
 from genimg_jax.data import embedded
 from genimg_jax.train import batching, compiled
 from genimg_jax.train.families import build_family
-from tests.conftest import make_tiny_gan_config, make_tiny_vae_config
+from tests.conftest import make_tiny_conv_vae_config, make_tiny_gan_config, make_tiny_vae_config
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -147,7 +147,10 @@ def test_vae_step_is_one_adam_step_on_negative_elbo(mnist_subset):
   x = jnp.asarray(mnist_subset["image"][:8], jnp.float32) / 255.0
 
   def loss(params):
-    logits, mean, logvar = family.model.apply(params, x, rngs={"sample": key})
+    mean, logvar = family.model.apply(params, x, method="encode")
+    # z = μ + σ·ε with ε drawn from the step key as [1, B, L] (the family's layout).
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, (1, *mean.shape))[0]
+    logits = family.model.apply(params, z, method="decode")
     recon = jnp.sum((_softplus(-logits) * x + _softplus(logits) * (1 - x)).reshape(8, -1), 1)
     kl = 0.5 * jnp.sum(mean**2 + jnp.exp(logvar) - 1.0 - logvar, axis=1)
     return jnp.mean(recon + kl)
@@ -174,14 +177,17 @@ def _run(multi_step, state, data, sizes):
   return _host_copy(state), metrics
 
 
-@pytest.fixture(scope="module", params=["gan", "vae"])
+MAKE_CONFIG = {"gan": make_tiny_gan_config, "vae": make_tiny_vae_config,
+               "conv_vae": make_tiny_conv_vae_config}
+
+
+@pytest.fixture(scope="module", params=list(MAKE_CONFIG))
 def determinism_runs(request, mnist_subset):
   """Runs of one family from independently initialised states (one MultiStep, so each
   dispatch length compiles once): seed 0 as 10 steps in one dispatch (twice), seed 0 as ten
   1-step dispatches, seed 1 as one 10-step dispatch. 64 examples / batch 8 = 8 steps per
   epoch, so 10 steps cross an epoch boundary."""
-  make_config = {"gan": make_tiny_gan_config, "vae": make_tiny_vae_config}[request.param]
-  config = make_config()
+  config = MAKE_CONFIG[request.param]()
   family, _, data, multi_step = _setup(config, mnist_subset)
   mesh = compiled.make_mesh()
   init = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE),
