@@ -342,32 +342,29 @@ class _Classifier:
 
 
 def test_cvae_draws_the_class_it_is_asked_for(digits):
-  """A small cvae trained for 300 steps on 512 digits; its samples for each asked class are
-  judged by a classifier trained on the same digits (98%+ on them). With the label ignored
-  (same training, unconditional) the asked class is hit about 1 time in 10: planted as a check
-  that the test can fail."""
+  """A small cvae (z ∈ R², so the label must carry the class) trained 600 steps on 512
+  digits; its samples for each asked class are judged by a classifier trained on the same
+  digits. Were the label ignored, the asked class would be hit about 1 time in 10 (planted
+  once: the same run with conditional=False scores ≈ 0.1)."""
   images, labels = digits
   classifier = _Classifier(images, labels)
   assert np.mean(classifier.predict(images / 255.0) == labels) > 0.9
-
-  def asked_class_accuracy(conditional: bool) -> float:
-    config = make_tiny_vae_config(conditional=conditional, encoder_hidden=(128,),
-                                  decoder_hidden=(128,), latent_dim=8, batch_size=64)
-    family = build_family(config, IMAGE_SHAPE, num_classes=10)
-    mesh = compiled.make_mesh()
-    state = jax.jit(lambda k: family.init_state(k, 512, IMAGE_SHAPE),
-                    out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(0))
-    data = jax.device_put({"image": images, "label": labels}, compiled.replicated(mesh))
-    multi_step = compiled.MultiStep(family.train_step, 64, mesh)
-    for _ in range(6):
-      state, _ = multi_step(state, data, 50)
-    asked = jnp.repeat(jnp.arange(10, dtype=jnp.int32), 20)
-    z = jax.random.normal(jax.random.PRNGKey(1), (200, 8))
-    latents = {"z": z, "label": asked} if conditional else z
-    samples = np.asarray(family.generate(state, latents))
-    return float(np.mean(classifier.predict(samples) == np.asarray(asked)))
-
-  conditional = asked_class_accuracy(True)
-  assert conditional > 0.6, conditional
-  unconditional = asked_class_accuracy(False)  # Labels ignored: chance.
-  assert unconditional < 0.3, unconditional
+  config = make_tiny_vae_config(conditional=True, encoder_hidden=(128,), decoder_hidden=(128,),
+                                latent_dim=2, batch_size=64)
+  family = build_family(config, IMAGE_SHAPE, num_classes=10)
+  mesh = compiled.make_mesh()
+  state = jax.jit(lambda k: family.init_state(k, 512, IMAGE_SHAPE),
+                  out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(0))
+  data = jax.device_put({"image": images, "label": labels}, compiled.replicated(mesh))
+  multi_step = compiled.MultiStep(family.train_step, 64, mesh)
+  for _ in range(12):
+    state, _ = multi_step(state, data, 50)
+  asked = jnp.repeat(jnp.arange(10, dtype=jnp.int32), 20)
+  z = jax.random.normal(jax.random.PRNGKey(1), (200, 2))
+  samples = np.asarray(family.generate(state, {"z": z, "label": asked}))
+  predicted = classifier.predict(samples)
+  accuracy = float(np.mean(predicted == np.asarray(asked)))
+  assert accuracy > 0.6, (accuracy, predicted.reshape(10, 20))
+  # Every class is drawn when asked (not one class reaching 60% on its own).
+  per_class = (predicted == np.asarray(asked)).reshape(10, 20).mean(1)
+  assert np.sum(per_class > 0.3) >= 8, per_class
