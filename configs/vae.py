@@ -1,4 +1,6 @@
-"""The seed's VAE (`--model vae`): 784 → 128 ReLU → (μ, log σ²) ∈ R^32 × R^32 → 128 ReLU → 784."""
+"""The seed's VAE (`--model vae`): 784 → 128 ReLU → (μ, log σ²) ∈ R^32 × R^32 → 128 ReLU → 784.
+
+The base of every VAE config (cvae, iwae, conv_vae, beta_vae): they override a few keys."""
 
 from configs import common
 
@@ -15,6 +17,8 @@ def get_config():
   config.likelihood = "bernoulli"  # p(x|z): "bernoulli" (BCE from logits) or "gaussian".
   config.gaussian_sigma = 0.1  # σ of the Gaussian likelihood (pixels in [0, 1]).
   config.beta = 1.0  # Weight of the KL term (β-VAE); 1 ⇒ the loss is the negative ELBO.
+  config.objective = "elbo"  # "elbo" (one z per image, analytic KL) or "iwae" (k-sample bound).
+  config.num_importance_samples = 1  # k: z samples per image of the "iwae" objective.
   config.learning_rate = 1e-3  # Adam step size.
   config.adam_b1 = 0.9  # Adam β1.
   config.adam_b2 = 0.999  # Adam β2.

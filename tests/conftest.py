@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from configs import gan as gan_config_module
+from configs import conv_vae as conv_vae_config_module
 from configs import vae as vae_config_module
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +32,15 @@ def make_tiny_vae_config(**overrides):
   config = vae_config_module.get_config()
   config.update(dict(TINY_RUN, latent_dim=4, encoder_hidden=(32, 16), decoder_hidden=(16, 32),
                      num_recon=8, eval_batch_size=1000))
+  config.update(overrides)
+  return config
+
+
+def make_tiny_conv_vae_config(**overrides):
+  """configs/conv_vae.py with tiny conv and Dense widths and the TINY_RUN schedule."""
+  config = conv_vae_config_module.get_config()
+  config.update(dict(TINY_RUN, latent_dim=4, conv_channels=(4, 8), encoder_hidden=(16,),
+                     decoder_hidden=(16,), num_recon=8, eval_batch_size=1000))
   config.update(overrides)
   return config
 
@@ -101,6 +111,12 @@ def trained_gan_run(tmp_path_factory):
 def trained_vae_run(tmp_path_factory):
   """A finished tiny VAE run, as trained_gan_run."""
   return _train(tmp_path_factory, "trained_vae", make_tiny_vae_config())
+
+
+@pytest.fixture(scope="session")
+def trained_conv_vae_run(tmp_path_factory):
+  """A finished tiny conv VAE run, as trained_gan_run."""
+  return _train(tmp_path_factory, "trained_conv_vae", make_tiny_conv_vae_config())
 
 
 # Session fixtures of the reliability tests (test_resume.py, test_failures.py): made once.

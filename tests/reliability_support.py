@@ -35,6 +35,9 @@ TINY_DCGAN = ["--model", "dcgan", "--config.generator_base_channels=16",
               "--config.discriminator_channels=(8,16)", "--config.latent_dim=8"]
 TINY_WGAN_GP = ["--model", "wgan_gp", "--config.generator_width=4",
                 "--config.discriminator_width=4", "--config.latent_dim=8"]
+TINY_CONV_VAE = ["--model", "conv_vae", "--config.conv_channels=(4,8)",
+                 "--config.encoder_hidden=(16,)", "--config.decoder_hidden=(16,)",
+                 "--config.latent_dim=4", "--config.num_recon=4"]
 QUIET = ["--config.batch_size=8", "--config.sample_every=100000", "--config.num_grid_samples=4"]
 # Long enough that a kill lands mid-run: 400 steps, 20 checkpoints (~2-3 s of training on CPU).
 LONG = ["--config.num_steps=400", "--config.checkpoint_every=20", "--config.log_every=10"]
@@ -43,6 +46,7 @@ CHECKPOINT_EVERY = 20
 RUNS = {  # name → flags of the run killed / interrupted and of its uninterrupted reference.
     "gan": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=1"],
     "vae": TINY_VAE + QUIET + LONG + ["--config.steps_per_dispatch=1"],
+    "conv_vae": TINY_CONV_VAE + QUIET + LONG + ["--config.steps_per_dispatch=1"],
     # 7 does not divide 20 (nor log_every 10): dispatches of 7, 3, 7, 3, ...
     "gan_k7": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7"],
     # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G (issue 7).

@@ -20,7 +20,7 @@ from PIL import Image
 from genimg_jax.errors import UserError
 from genimg_jax.generate import load_run
 from genimg_jax.train.loop import train_and_evaluate
-from tests.conftest import make_tiny_gan_config, make_tiny_vae_config
+from tests.conftest import make_tiny_conv_vae_config, make_tiny_gan_config, make_tiny_vae_config
 
 LOG_STEPS = [4, 8, 12]
 
@@ -129,10 +129,11 @@ def _assert_states_bit_identical(workdir_a, workdir_b):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-@pytest.mark.parametrize("family", ["gan", "vae"])
-def test_resume_is_bit_identical(family, trained_gan_run, trained_vae_run, tmp_path):
-  uninterrupted = {"gan": trained_gan_run, "vae": trained_vae_run}[family]
-  make_config = {"gan": make_tiny_gan_config, "vae": make_tiny_vae_config}[family]
+@pytest.mark.parametrize("family", ["gan", "vae", "conv_vae"])
+def test_resume_is_bit_identical(family, request, tmp_path):
+  uninterrupted = request.getfixturevalue(f"trained_{family}_run")
+  make_config = {"gan": make_tiny_gan_config, "vae": make_tiny_vae_config,
+                 "conv_vae": make_tiny_conv_vae_config}[family]
   workdir = str(tmp_path / "split")
   train_and_evaluate(make_config(num_steps=6), workdir)
   assert _checkpoint_steps(workdir) == [6]

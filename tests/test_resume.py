@@ -59,7 +59,7 @@ def _kill_moment(moment, rng, workdir, ref: Reference, child: Child) -> str:
 
 KILL_CASES = [("gan", "random"), ("vae", "random"), ("gan_k7", "random"),
               ("gan_k7", "after_checkpoint"), ("vae", "during_save"), ("dcgan", "random"),
-              ("wgan_gp_ema", "after_checkpoint")]
+              ("wgan_gp_ema", "after_checkpoint"), ("conv_vae", "random")]
 
 
 @pytest.mark.parametrize("name,moment", KILL_CASES)

@@ -18,7 +18,8 @@ import pytest
 from genimg_jax.data import embedded
 from genimg_jax.train import batching, compiled
 from genimg_jax.train.families import build_family
-from tests.conftest import make_tiny_gan_config, make_tiny_vae_config, make_tiny_zoo_config
+from tests.conftest import (make_tiny_conv_vae_config, make_tiny_gan_config,
+                            make_tiny_vae_config, make_tiny_zoo_config)
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -77,6 +78,7 @@ def _setup(config, data, seed=0):
 DETERMINISM_CASES = {  # name → (config maker, pad the 28×28 digits to 32×32 for the 32-px CNN)
     "gan": (make_tiny_gan_config, False),
     "vae": (make_tiny_vae_config, False),
+    "conv_vae": (make_tiny_conv_vae_config, False),
     "dcgan": (lambda: make_tiny_zoo_config("dcgan"), False),  # BatchNorm in G, dropout in D.
     "wgan_gp_ema": (lambda: make_tiny_zoo_config("wgan_gp", ema_decay=0.9), True),  # n_critic 5, EMA.
 }
@@ -161,7 +163,10 @@ def test_vae_step_is_one_adam_step_on_negative_elbo(mnist_subset):
   x = jnp.asarray(mnist_subset["image"][:8], jnp.float32) / 255.0
 
   def loss(params):
-    logits, mean, logvar = family.model.apply(params, x, rngs={"sample": key})
+    mean, logvar = family.model.apply(params, x, method="encode")
+    # z = μ + σ·ε with ε drawn from the step key as [1, B, L] (the family's layout).
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, (1, *mean.shape))[0]
+    logits = family.model.apply(params, z, method="decode")
     recon = jnp.sum((_softplus(-logits) * x + _softplus(logits) * (1 - x)).reshape(8, -1), 1)
     kl = 0.5 * jnp.sum(mean**2 + jnp.exp(logvar) - 1.0 - logvar, axis=1)
     return jnp.mean(recon + kl)
@@ -205,7 +210,7 @@ def determinism_runs(request, mnist_subset):
   init = jax.jit(lambda key: family.init_state(key, 64, image_shape),
                  out_shardings=compiled.replicated(mesh))
   fresh = lambda seed: init(jax.random.PRNGKey(seed))
-  params = "params" if request.param == "vae" else "g_params"
+  params = "params" if config.family == "vae" else "g_params"
   return {
       "params": params,
       "scan": _run(multi_step, fresh(0), data, [10]),

@@ -93,24 +93,30 @@ def gan_networks(config, image_shape, num_classes: int = 0):
 
 
 class Encoder(nn.Module):
-  """images [B, H, W, C] → flatten → Dense(h) act … → (μ [B, latent], log σ² [B, latent])."""
+  """images [B, H, W, C] (+ labels [B]) → flatten (‖ one-hot) → Dense(h) act …
+  → (μ [B, latent], log σ² [B, latent]).
+
+  With num_classes > 0 the one-hot label is concatenated to the flattened image (SPEC §2).
+  """
 
   hidden: Sequence[int]
   latent_dim: int
   activation: Activation = nn.relu
   dtype: jnp.dtype = jnp.float32
+  num_classes: int = 0  # > 0: class-conditional (labels required).
 
   @nn.compact
-  def __call__(self, images):
-    x = hidden_layers(images.reshape((images.shape[0], -1)), self.hidden, self.activation,
-                      self.dtype)
+  def __call__(self, images, labels=None):
+    x = with_one_hot(images.reshape((images.shape[0], -1)), labels, self.num_classes)
+    x = hidden_layers(x, self.hidden, self.activation, self.dtype)
     mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(x)
     logvar = nn.Dense(self.latent_dim, dtype=self.dtype, name="logvar")(x)
     return mean.astype(jnp.float32), logvar.astype(jnp.float32)
 
 
 class Decoder(nn.Module):
-  """z [B, latent] → Dense(h) act … → Dense(prod(image_shape)) → pixel logits [B, H, W, C].
+  """z [B, latent] (‖ one-hot labels) → Dense(h) act … → Dense(prod(image_shape))
+  → pixel logits [B, H, W, C].
 
   Logits, not probabilities: σ(logits) is the Bernoulli mean (and the Gaussian mean).
   """
@@ -119,34 +125,54 @@ class Decoder(nn.Module):
   image_shape: Sequence[int]
   activation: Activation = nn.relu
   dtype: jnp.dtype = jnp.float32
+  num_classes: int = 0  # > 0: the one-hot label is concatenated to z.
 
   @nn.compact
-  def __call__(self, z, labels=None, train: bool = True):
-    del labels, train  # Unconditional; no train-time behaviour (the uniform GAN interface).
-    x = hidden_layers(z, self.hidden, self.activation, self.dtype)
+  def __call__(self, z, labels=None):
+    x = with_one_hot(z, labels, self.num_classes)
+    x = hidden_layers(x, self.hidden, self.activation, self.dtype)
     logits = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
     return logits.astype(jnp.float32).reshape((z.shape[0], *self.image_shape))
 
 
-class VAE(nn.Module):
-  """Encoder + reparameterised sample + decoder: images → (logits, μ, log σ²).
+def with_one_hot(x, labels, num_classes: int):
+  """x [B, D] → [B, D + num_classes] with the one-hot labels appended; x itself when
+  num_classes == 0 (unconditional: labels are ignored)."""
+  if num_classes <= 0:
+    return x
+  if labels is None:
+    raise ValueError("this network is class-conditional: pass labels")
+  return jnp.concatenate([x, jax.nn.one_hot(labels, num_classes, dtype=x.dtype)], axis=-1)
 
-  z = μ + σ·ε with ε ~ N(0, I) drawn from the 'sample' RNG stream (seed defect 3 fixed:
-  the decoder sees a sample, not μ).
+
+class VAE(nn.Module):
+  """An encoder/decoder pair of any architecture, with the two methods the VAE family uses.
+
+  encode(images, labels) → (μ, log σ²) [B, latent]; decode(z, labels) → pixel logits
+  [B, H, W, C]. The reparameterised sample z = μ + σ·ε is drawn by the family with an explicit
+  key (train/vae_step.py), so the module is deterministic. `__call__` decodes at z = μ
+  (used to create the parameters).
   """
 
-  encoder: Encoder
-  decoder: Decoder
+  encoder: nn.Module
+  decoder: nn.Module
 
-  def __call__(self, images):
-    mean, logvar = self.encoder(images)
-    eps = jax.random.normal(self.make_rng("sample"), mean.shape, jnp.float32)
-    z = mean + jnp.exp(0.5 * logvar) * eps
-    return self.decoder(z), mean, logvar
+  def __call__(self, images, labels=None):
+    mean, logvar = self.encode(images, labels)
+    return self.decode(mean, labels), mean, logvar
 
-  def decode(self, z):
-    return self.decoder(z)
+  def encode(self, images, labels=None):
+    return self.encoder(images, labels)
 
-  def encode(self, images):
-    return self.encoder(images)
+  def decode(self, z, labels=None):
+    return self.decoder(z, labels)
 
+
+def vae_network(config, image_shape, num_classes: int = 0) -> VAE:
+  """The seed's MLP VAE from a config: Dense widths `encoder_hidden` / `decoder_hidden`,
+  `latent_dim`, `activation`; conditional on `num_classes` labels when > 0."""
+  act = get_activation(config.activation, config.leaky_relu_slope)
+  dtype = jnp.dtype(config.compute_dtype)
+  return VAE(
+      encoder=Encoder(tuple(config.encoder_hidden), config.latent_dim, act, dtype, num_classes),
+      decoder=Decoder(tuple(config.decoder_hidden), tuple(image_shape), act, dtype, num_classes))

@@ -125,7 +125,8 @@ class Run:
     writer.write_images(step, {"samples": outputs.image_grid(images, self.grid_columns)})
     if hasattr(self.family, "reconstruct"):
       originals = self.test_data().images[: self.config.num_recon]
-      recon = np.asarray(self.reconstruct(state, originals))
+      labels = self.test_data().labels[: self.config.num_recon]
+      recon = np.asarray(self.reconstruct(state, originals, labels))
       pairs = np.concatenate([originals / 255.0, recon], axis=2)  # Original | reconstruction.
       outputs.save_image_grid(pairs, os.path.join(self.workdir, f"reconstructions_{step}.png"))
       writer.write_images(step, {"reconstructions": outputs.image_grid(pairs)})
@@ -200,8 +201,10 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
                           stop.signum)
     if metrics.has_closed:
       report()
-    if config.family == "vae":
-      test_metrics = evaluate_vae(run, state)
+    if hasattr(run.family, "evaluate"):
+      test = run.test_data()
+      test_metrics = run.family.evaluate(state, test.images, test.labels, run.eval_key,
+                                         config.eval_batch_size)
       writer.write_scalars(step, test_metrics)
       final.update(test_metrics)
   finally:
@@ -210,19 +213,3 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
     run.checkpointer.close()
   return final
 
-
-def evaluate_vae(run: Run, state) -> dict[str, float]:
-  """Test-split negative ELBO (β = 1) in nats per image and bits per dimension."""
-  test = run.test_data()
-  eval_step = jax.jit(run.family.eval_step)
-  totals = {}
-  batch = run.config.eval_batch_size
-  for i, start in enumerate(range(0, len(test.images), batch)):
-    sums = eval_step(state, test.images[start:start + batch], jax.random.fold_in(run.eval_key, i))
-    for name, value in sums.items():
-      totals[name] = totals.get(name, 0.0) + float(value)
-  n = len(test.images)
-  neg_elbo = totals["neg_elbo"] / n
-  dims = int(np.prod(test.image_shape))
-  return {"test_neg_elbo": neg_elbo, "test_recon": totals["recon"] / n,
-          "test_kl": totals["kl"] / n, "test_bits_per_dim": neg_elbo / (dims * np.log(2.0))}

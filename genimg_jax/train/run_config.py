@@ -10,18 +10,19 @@ from genimg_jax.models.mlp import get_activation
 from genimg_jax.train.families import FAMILIES
 from genimg_jax.train.gan_step import OUTPUT_RANGES
 from genimg_jax.train.optim import SCHEDULES
+from genimg_jax.train.vae_step import OBJECTIVES
 
 # Keys checked when present in a config (model configs add their own keys).
 POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every", "sample_every",
                      "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
                      "eval_batch_size", "num_recon", "n_critic", "generator_base_channels",
-                     "generator_width", "discriminator_width",
-                     "label_embed_dim")
+                     "generator_width", "discriminator_width", "label_embed_dim",
+                     "num_importance_samples")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
 NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight", "image_size")
 FRACTION_KEYS = ("discriminator_dropout", "ema_decay", "batch_norm_momentum")  # In [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden",
-              "discriminator_channels")
+              "discriminator_channels", "conv_channels")
 ADAM_BETA_KEYS = ("adam_b1", "adam_b2")  # Must lie in [0, 1).
 CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "family": tuple(FAMILIES),
@@ -29,6 +30,7 @@ CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "loss": tuple(GAN_LOSSES),
     "lr_schedule": SCHEDULES,
     "likelihood": ("bernoulli", "gaussian"),
+    "objective": OBJECTIVES,
     "compute_dtype": ("float32", "bfloat16"),
 }
 # Keys a resumed run may change: they alter how long or how often, not what is computed.
@@ -52,11 +54,14 @@ def validate(config) -> None:
     if not 0 <= config[key] < 1:
       raise UserError(f"config.{key} must lie in [0, 1), got {config[key]}")
   for key in present(WIDTH_KEYS):
-    if any(int(w) <= 0 for w in config[key]):
+    if any(int(w) <= 0 for w in config[key]) or (key == "conv_channels" and not config[key]):
       raise UserError(f"config.{key} must hold positive layer widths, got {tuple(config[key])}")
   for key, allowed in CHOICES.items():
     if key in config and config[key] not in allowed:
       raise UserError(f"config.{key}={config[key]!r} is not one of: {', '.join(allowed)}")
+  if config.get("objective") == "iwae" and config.beta != 1:
+    raise UserError(f"config.beta={config.beta} has no effect on the iwae objective (it bounds "
+                    f"log p(x) with β = 1): use --config.objective=elbo for a β-VAE")
   if "activation" in config:
     try:
       get_activation(config.activation)

@@ -1,100 +1,209 @@
-"""The VAE family: training state, one pure update of the negative ELBO (β-weighted), sampling,
-reconstruction and the test-set bound."""
+"""The VAE family, one for every VAE: state, one pure update of the β-weighted negative ELBO or
+the IWAE bound, sampling (optionally class-conditional), reconstruction and test-set bounds.
+
+The network is `models.load(config.architecture).vae_network(config, image_shape, classes)`:
+a Linen module with `encode(images, labels) → (μ, log σ²)` and `decode(z, labels) → logits`.
+The reparameterised sample z = μ + σ·ε is drawn here, from an explicit key.
+"""
 
 import dataclasses
 from typing import Any
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from genimg_jax import models
+from genimg_jax.errors import UserError
 from genimg_jax.losses import vae as vae_losses
-from genimg_jax.models import mlp
-from genimg_jax.train import batching, optim
+from genimg_jax.train import batching, conditioning, optim
 
 DATA_RANGE = (0.0, 1.0)  # Bernoulli / sigmoid-mean likelihoods model pixels in [0, 1].
+OBJECTIVES = ("elbo", "iwae")
 
 
 class VAEState(flax.struct.PyTreeNode):
   """Everything a VAE run's future depends on; arrays only, so Orbax saves it as is."""
 
   step: jnp.ndarray  # int32 scalar: updates done so far.
-  rng: jnp.ndarray  # The run's PRNG key; step keys are fold_in(rng, step).
+  rng: jnp.ndarray  # The run key; step keys are fold_in(rng, step).
   data_order: jnp.ndarray  # int32 [N]: this epoch's visiting order of the data set.
   params: Any
   opt_state: Any
 
 
+def posterior_samples(key, mean: jnp.ndarray, logvar: jnp.ndarray, num: int) -> jnp.ndarray:
+  """z_i = μ + σ·ε_i, ε_i ~ N(0, I): [num, B, L] from μ, log σ² [B, L] (reparameterised)."""
+  eps = jax.random.normal(key, (num, *mean.shape), jnp.float32)
+  return mean + jnp.exp(0.5 * logvar) * eps
+
+
+def _network(config, image_shape, num_classes: int) -> nn.Module:
+  """The architecture module's VAE network; one-line UserErrors for a bad name or shape."""
+  try:
+    architecture = models.load(config.architecture)
+  except ValueError as e:
+    raise UserError(f"config.architecture: {e}") from None
+  if not hasattr(architecture, "vae_network"):
+    raise UserError(f"config.architecture={config.architecture!r} has no VAE networks "
+                    f"(no vae_network in genimg_jax/models/{config.architecture}.py): "
+                    f"use mlp or conv_vae")
+  try:
+    return architecture.vae_network(config, tuple(image_shape), num_classes)
+  except ValueError as e:
+    shape = "x".join(str(d) for d in image_shape)
+    raise UserError(f"model {config.model!r} cannot take {shape} images ({e}): resize them "
+                    f"with --config.image_size (e.g. 32) or pick another model") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class VAE:
-  """Encoder/decoder, optimiser and loss settings of a VAE, built from a config."""
+  """Network, optimiser and objective of a VAE, built from a config."""
 
-  model: mlp.VAE
+  model: nn.Module  # encode(images, labels), decode(z, labels).
   tx: optax.GradientTransformation
   latent_dim: int
   beta: float
   likelihood: str
   gaussian_sigma: float
+  objective: str = "elbo"  # "elbo" (β-weighted, analytic KL) or "iwae" (k-sample bound).
+  num_importance_samples: int = 1  # k of the IWAE objective.
+  num_classes: int = 0  # > 0: class-conditional; labels go into encoder and decoder.
   data_range: tuple[float, float] = DATA_RANGE
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
-    act = mlp.get_activation(config.activation, config.leaky_relu_slope)
-    dtype = jnp.dtype(config.compute_dtype)
-    model = mlp.VAE(
-        encoder=mlp.Encoder(tuple(config.encoder_hidden), config.latent_dim, act, dtype),
-        decoder=mlp.Decoder(tuple(config.decoder_hidden), tuple(image_shape), act, dtype))
-    return cls(model, optim.adam_from_config(config), config.latent_dim, config.beta,
-               config.likelihood, config.gaussian_sigma)
+    classes = num_classes if config.get("conditional", False) else 0
+    return cls(_network(config, image_shape, classes), optim.adam_from_config(config),
+               config.latent_dim, config.beta, config.likelihood, config.gaussian_sigma,
+               config.get("objective", "elbo"), config.get("num_importance_samples", 1), classes)
+
+  def _labels(self, labels):
+    """The labels the network takes: None when unconditional (labels are then ignored)."""
+    return labels if self.num_classes > 0 else None
 
   def init_state(self, rng: jnp.ndarray, num_examples: int, image_shape) -> VAEState:
     """Fresh parameters and optimiser state; `rng` becomes the run key."""
-    init_key, sample_key = jax.random.split(jax.random.fold_in(rng, 0))
-    params = self.model.init({"params": init_key, "sample": sample_key},
-                             jnp.zeros((1, *image_shape)))
+    labels = jnp.zeros((1,), jnp.int32) if self.num_classes > 0 else None
+    params = self.model.init(jax.random.fold_in(rng, 0), jnp.zeros((1, *image_shape)), labels)
     return VAEState(step=jnp.zeros((), jnp.int32), rng=rng,
                     data_order=jnp.arange(num_examples, dtype=jnp.int32),
                     params=params, opt_state=self.tx.init(params))
 
-  def sample_latents(self, key, num: int) -> jnp.ndarray:
-    """z ~ N(0, I), [num, latent_dim]: the prior."""
-    return jax.random.normal(key, (num, self.latent_dim), jnp.float32)
+  # --------------------------------------------------------------------------- objectives
 
-  def grid_latents(self, key, num: int):
-    """(latents, columns) of a sample grid (square: columns None)."""
-    return self.sample_latents(key, num), None
+  def _encode(self, params, images, labels):
+    return self.model.apply(params, images, self._labels(labels), method="encode")
 
-  def loss(self, params, images: jnp.ndarray, key) -> tuple[jnp.ndarray, dict]:
-    """β-weighted negative ELBO of images in [0, 1], one z sample per image."""
-    logits, mean, logvar = self.model.apply(params, images, rngs={"sample": key})
+  def _decode(self, params, z, labels):
+    return self.model.apply(params, z, self._labels(labels), method="decode")
+
+  def _log_weights(self, params, images, labels, key, num: int):
+    """log w_i = log p(x, z_i) − log q(z_i|x), z_i ~ q: ([num, B], recon −log p(x|z_i)
+    [num, B], μ, log σ²). The k samples are decoded as one batch of num·B."""
+    mean, logvar = self._encode(params, images, labels)
+    z = posterior_samples(key, mean, logvar, num)  # [num, B, L]
+    batch = images.shape[0]
+    tiled = None if labels is None else jnp.tile(labels, num)  # Matches z's [num·B] order.
+    logits = self._decode(params, z.reshape((num * batch, -1)), tiled)
+    tiled_images = jnp.broadcast_to(images, (num, *images.shape)).reshape(logits.shape)
+    recon = vae_losses.reconstruction_nll(logits, tiled_images, self.likelihood,
+                                          self.gaussian_sigma).reshape((num, batch))
+    return vae_losses.log_importance_weights(recon, z, mean, logvar), recon, mean, logvar
+
+  def loss(self, params, images, labels, key) -> tuple[jnp.ndarray, dict]:
+    """The objective on images in [0, 1]: β-weighted negative ELBO (one z per image, analytic
+    KL) or the IWAE bound −E_x[log (1/k) Σ_i w_i] (k samples per image)."""
+    if self.objective == "iwae":
+      log_w, recon, mean, logvar = self._log_weights(params, images, labels, key,
+                                                     self.num_importance_samples)
+      kl = vae_losses.kl_standard_normal(mean, logvar)
+      loss = -jnp.mean(vae_losses.iwae_bound(log_w))
+      # neg_elbo: the k samples' Monte-Carlo −ELBO (log-weight mean), comparable with `loss`.
+      return loss, {"recon": jnp.mean(recon), "kl": jnp.mean(kl), "neg_elbo": -jnp.mean(log_w)}
+    mean, logvar = self._encode(params, images, labels)
+    z = posterior_samples(key, mean, logvar, 1)[0]  # Same ε as the IWAE path with k = 1.
+    logits = self._decode(params, z, labels)
     return vae_losses.vae_loss(logits, images, mean, logvar, self.beta, self.likelihood,
                                self.gaussian_sigma)
 
   def train_step(self, state: VAEState, batch: dict, key) -> tuple[VAEState, dict]:
-    """One Adam step on the loss. batch["image"]: uint8 [B, H, W, C]."""
+    """One Adam step on the loss. batch["image"]: uint8 [B, H, W, C]; batch["label"]: int32
+    [B] (read only when conditional)."""
     images = batching.scale_images(batch["image"], self.data_range)
-    (loss, parts), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, images, key)
+    labels = batch["label"] if self.num_classes > 0 else None
+    (loss, parts), grads = jax.value_and_grad(self.loss, has_aux=True)(
+        state.params, images, labels, key)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
-  def eval_step(self, state: VAEState, images_u8: jnp.ndarray, key) -> dict:
-    """Per-batch sums of the negative ELBO and its parts (β = 1), for a test-set mean."""
+  # --------------------------------------------------------------------------- sampling
+
+  def sample_latents(self, key, num: int):
+    """Prior draws: z ~ N(0, I) [num, latent]; conditional: {"z": z, "label": random labels}."""
+    if self.num_classes <= 0:
+      return jax.random.normal(key, (num, self.latent_dim), jnp.float32)
+    z_key, label_key = jax.random.split(key)
+    return {"z": jax.random.normal(z_key, (num, self.latent_dim), jnp.float32),
+            "label": conditioning.random_labels(label_key, num, self.num_classes)}
+
+  def grid_latents(self, key, num: int):
+    """(latents, cols) for a sample grid: unconditional (z [num, L], None); conditional
+    one row per class, cols = num // classes images each ((latents, cols))."""
+    if self.num_classes <= 0:
+      return self.sample_latents(key, num), None
+    labels, cols = conditioning.grid_labels(num, self.num_classes)
+    z = jax.random.normal(key, (labels.shape[0], self.latent_dim), jnp.float32)
+    return {"z": z, "label": labels}, cols
+
+  def generate(self, state: VAEState, latents) -> jnp.ndarray:
+    """latents (z [N, L], or {"z", "label"}) → decoder means σ(logits), float32 [N, H, W, C]."""
+    z, labels = (latents["z"], latents["label"]) if isinstance(latents, dict) else (latents, None)
+    return jax.nn.sigmoid(self._decode(state.params, z, labels))
+
+  def reconstruct(self, state: VAEState, images_u8: jnp.ndarray, labels=None) -> jnp.ndarray:
+    """Images (and their labels) → decoder mean at z = μ(x), float32 [N, H, W, C] in [0, 1]."""
     images = batching.scale_images(images_u8, self.data_range)
-    logits, mean, logvar = self.model.apply(state.params, images, rngs={"sample": key})
+    mean, _ = self._encode(state.params, images, labels)
+    return jax.nn.sigmoid(self._decode(state.params, mean, labels))
+
+  # --------------------------------------------------------------------------- evaluation
+
+  def log_importance_weights(self, state: VAEState, images_u8, labels, key,
+                             num_samples: int) -> jnp.ndarray:
+    """log w [num_samples, B] of uint8 images under q(z|x) (β = 1): the IWAE bound with
+    k = num_samples is `losses.vae.iwae_bound` of it. Callers batch large k themselves."""
+    images = batching.scale_images(images_u8, self.data_range)
+    return self._log_weights(state.params, images, labels, key, num_samples)[0]
+
+  def eval_sums(self, state: VAEState, images_u8, labels, key) -> dict:
+    """Per-batch sums of the negative ELBO (β = 1, analytic KL, one z per image) and parts."""
+    images = batching.scale_images(images_u8, self.data_range)
+    mean, logvar = self._encode(state.params, images, labels)
+    z = posterior_samples(key, mean, logvar, 1)[0]
+    logits = self._decode(state.params, z, labels)
     recon = vae_losses.reconstruction_nll(logits, images, self.likelihood, self.gaussian_sigma)
     kl = vae_losses.kl_standard_normal(mean, logvar)
     return {"neg_elbo": jnp.sum(recon + kl), "recon": jnp.sum(recon), "kl": jnp.sum(kl)}
 
-  def generate(self, state: VAEState, latents: jnp.ndarray) -> jnp.ndarray:
-    """latents [N, latent_dim] → decoder means σ(logits), float32 [N, H, W, C] in [0, 1]."""
-    logits = self.model.apply(state.params, latents, method=mlp.VAE.decode)
-    return jax.nn.sigmoid(logits)
-
-  def reconstruct(self, state: VAEState, images_u8: jnp.ndarray) -> jnp.ndarray:
-    """Images → decoder mean at z = μ(x), float32 [N, H, W, C] in [0, 1]."""
-    images = batching.scale_images(images_u8, self.data_range)
-    mean, _ = self.model.apply(state.params, images, method=mlp.VAE.encode)
-    return self.generate(state, mean)
+  def evaluate(self, state: VAEState, test_images_u8, test_labels, key,
+               batch_size: int) -> dict[str, float]:
+    """Test-split negative ELBO (β = 1) in nats per image, its parts and bits per dimension."""
+    eval_sums = jax.jit(self.eval_sums)
+    totals = {}
+    for i, start in enumerate(range(0, len(test_images_u8), batch_size)):
+      labels = None if test_labels is None else test_labels[start:start + batch_size]
+      sums = eval_sums(state, test_images_u8[start:start + batch_size], labels,
+                       jax.random.fold_in(key, i))
+      for name, value in sums.items():
+        totals[name] = totals.get(name, 0.0) + float(value)
+    n = len(test_images_u8)
+    neg_elbo = totals["neg_elbo"] / n
+    dims = int(np.prod(test_images_u8.shape[1:]))
+    return {"test_neg_elbo": neg_elbo, "test_recon": totals["recon"] / n,
+            "test_kl": totals["kl"] / n, "test_bits_per_dim": neg_elbo / (dims * np.log(2.0))}

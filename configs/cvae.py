@@ -1,0 +1,10 @@
+"""Class-conditional VAE (`--model cvae`): the seed's MLP VAE with the one-hot label
+concatenated to the encoder input and to z (SPEC §2). Needs a labelled data set."""
+
+from configs import vae
+
+
+def get_config():
+  config = vae.get_config()
+  config.conditional = True
+  return config
