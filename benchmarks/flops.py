@@ -170,7 +170,9 @@ def step_macs(config, networks: dict, n_critic: int | None = None) -> int:
   layer when its input is data or noise). With F = forward, f = first layer:
   GAN, per D update: G forward (fakes) + D trained on 2 rows (real, fake): F_G + 2(3F_D − f_D);
     WGAN-GP adds the gradient penalty on x̂: D forward and input gradient (2F_D), then the
-    gradient of that graph w.r.t. D's weights (4F_D − f_D): 6F_D − f_D;
+    weight gradient of that input gradient (2F_D): 4F_D. Only the backward pass's matmuls are
+    differentiated again, since a ReLU / LeakyReLU derivative is piecewise constant (every D
+    here; a smooth activation would add the forward's, 2F_D − f_D);
     × n_critic D updates; then the G update: 3F_G − f_G + 2F_D (D forward + input gradient).
   VAE: 3F_enc − f_enc + 3·k·F_dec (k = importance samples of the IWAE objective, else 1).
   """
@@ -179,7 +181,7 @@ def step_macs(config, networks: dict, n_critic: int | None = None) -> int:
     n = n_critic if n_critic is not None else int(config.get("n_critic", 1))
     d_update = g.forward + 2 * (3 * d.forward - d.first)
     if config.get("loss", "") == "wgan_gp":
-      d_update += 6 * d.forward - d.first
+      d_update += 4 * d.forward
     return n * d_update + 3 * g.forward - g.first + 2 * d.forward
   if config.family == "vae":
     k = int(config.get("num_importance_samples", 1)) if config.get("objective") == "iwae" else 1

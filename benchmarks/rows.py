@@ -1,5 +1,5 @@
 """One benchmark process (started by train_step.py): the device and its matmul peaks, or the rows
-of one (device count, model, parallel, dtype) group, each printed as one JSON line.
+of one (device count, model, dtype) group (every parallel mode), each printed as one JSON line.
 
   python -m benchmarks.rows '{"mode": "info", ...}' | '{"mode": "rows", ...}'
 
@@ -163,7 +163,7 @@ def _peak_bytes(device):
 
 
 class Group:
-  """Everything one (devices, model, parallel, dtype) group shares across its batch sizes."""
+  """Everything one (devices, model, dtype) group shares across batch sizes and parallel modes."""
 
   def __init__(self, spec: dict):
     self.spec = spec
@@ -171,11 +171,15 @@ class Group:
     if len(self.devices) < spec["devices"]:
       raise Unavailable(f"{spec['devices']} devices asked, {len(self.devices)} present")
     self.mesh = compiled.make_mesh(self.devices)
-    self.config = load_config(spec["model"], spec["dtype"], spec["parallel"])
-    self.image_shape = image_shape_of(self.config, spec["channels"])
     build = inspect.signature(build_family).parameters
     extra = (NUM_CLASSES,) if "num_classes" in build else ()
-    self.family = build_family(self.config, self.image_shape, *extra)
+    self.configs, self.families = {}, {}  # parallel mode → config, family.
+    for parallel in sorted(set(spec["parallels"]) | {"jit"}):
+      config = load_config(spec["model"], spec["dtype"], parallel)
+      self.image_shape = image_shape_of(config, spec["channels"])
+      self.configs[parallel] = config
+      self.families[parallel] = build_family(config, self.image_shape, *extra)
+    self.config, self.family = self.configs["jit"], self.families["jit"]
     self.bps = batches_per_step(self.config, self.family)
     networks = flops.family_networks(self.family, self.image_shape)
     self.macs = {count: flops.step_macs(self.config, networks[count]) for count in networks}
@@ -184,15 +188,20 @@ class Group:
     self.num_examples = num_examples
     self.data = synthetic_data(self.mesh, num_examples, self.image_shape)
     self.peak = spec["peaks"][spec["dtype"]]
+    init = lambda key: self.family.init_state(key, self.num_examples, self.image_shape)
+    self._init = jax.jit(init, out_shardings=compiled.replicated(self.mesh))  # Compiled once.
+    self._xla = {}  # batch size → XLA's FLOPs of one step (the same for every parallel mode).
 
   def init_state(self):
-    init = lambda key: self.family.init_state(key, self.num_examples, self.image_shape)
-    return jax.jit(init, out_shardings=compiled.replicated(self.mesh))(jax.random.PRNGKey(SEED))
+    return self._init(jax.random.PRNGKey(SEED))
 
   def xla_flops(self, batch_size: int, state):
-    """XLA's count of one step: the jit path's 1-step scan, lowered (not compiled)."""
-    multi = make_multi_step(self.family, self.config, batch_size, self.mesh, "jit")
-    return _cost_flops(multi.function(1).lower(state, self.data))
+    """XLA's count of one step: the jit path's 1-step scan, lowered (not compiled); once per
+    batch size."""
+    if batch_size not in self._xla:
+      multi = make_multi_step(self.family, self.config, batch_size, self.mesh, "jit")
+      self._xla[batch_size] = _cost_flops(multi.function(1).lower(state, self.data))
+    return self._xla[batch_size]
 
   def dispatch_plan(self, batch_size: int) -> tuple[int, float]:
     """(K, guessed seconds per step): the asked K, lowered so that one dispatch takes about min_window_s (by a guess from
@@ -204,8 +213,8 @@ class Group:
     target = max(self.spec["min_window_s"], 0.05)
     return max(1, min(self.spec["steps_per_dispatch"], int(target / guess_s) or 1)), guess_s
 
-  def row(self, batch_size: int) -> dict:
-    """Compiles and times one batch size; returns the row's numbers."""
+  def row(self, batch_size: int, parallel: str) -> dict:
+    """Compiles and times one batch size in one parallel mode; returns the row's numbers."""
     spec = self.spec
     k, guess_s = self.dispatch_plan(batch_size)
     if spec["max_est_step_s"] and guess_s > spec["max_est_step_s"]:
@@ -215,7 +224,8 @@ class Group:
     state = self.init_state()
     xla_flops = self.xla_flops(batch_size, state) if spec["xla_check"] else None
     start = time.perf_counter()  # AOT lower + compile of the K-step scan, as training runs it.
-    multi = make_multi_step(self.family, self.config, batch_size, self.mesh, spec["parallel"])
+    multi = make_multi_step(self.families[parallel], self.configs[parallel], batch_size,
+                            self.mesh, parallel)
     step_fn = multi.function(k).lower(state, self.data).compile()
     compile_s = time.perf_counter() - start
 
@@ -257,21 +267,21 @@ class Group:
 
 
 def run_group(spec: dict) -> None:
-  """Emits one record per batch size: numbers, or 'skipped' / 'error' with the reason."""
-  keys = {name: spec[name] for name in ("model", "devices", "parallel", "dtype")}
+  """Emits one record per (batch size, parallel mode), batches ascending: numbers, or
+  'skipped' / 'error' with the reason."""
+  keys = {name: spec[name] for name in ("model", "devices", "dtype")}
+  cells = [(b, p) for b in sorted(spec["batch_sizes"]) for p in spec["parallels"]]
   try:
     group = Group(spec)
-  except Unavailable as e:
-    for batch_size in spec["batch_sizes"]:
-      emit({**keys, "batch_size": batch_size, "skipped": str(e)})
-    return
   except Exception as e:  # noqa: BLE001 - one broken model must not stop the table.
-    for batch_size in spec["batch_sizes"]:
-      emit({**keys, "batch_size": batch_size, "error": f"{type(e).__name__}: {e}"[:500]})
+    why = {"skipped": str(e)} if isinstance(e, Unavailable) else {
+        "error": f"{type(e).__name__}: {e}"[:500]}
+    for batch_size, parallel in cells:
+      emit({**keys, "parallel": parallel, "batch_size": batch_size, **why})
     return
   last_s = None
-  for batch_size in sorted(spec["batch_sizes"]):
-    base = {**keys, "batch_size": batch_size}
+  for batch_size, parallel in cells:
+    base = {**keys, "parallel": parallel, "batch_size": batch_size}
     if batch_size % len(group.devices):
       emit({**base, "skipped": f"batch not divisible by {len(group.devices)} devices"})
       continue
@@ -280,7 +290,7 @@ def run_group(spec: dict) -> None:
       emit({**base, "skipped": "time budget"})
       continue
     try:
-      emit({**base, **group.row(batch_size)})
+      emit({**base, **group.row(batch_size, parallel)})
     except Unavailable as e:
       emit({**base, "skipped": str(e)})
     except Exception as e:  # noqa: BLE001

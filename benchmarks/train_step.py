@@ -6,8 +6,8 @@ memory and scaling over devices, for every model in configs/.
       [--channels 1] [--steps_per_dispatch K] [--windows 5] [--time_budget_s S] [--quick]
       [--out FILE.json]
 
-This process only orchestrates: every (device count, model, parallel, dtype) group runs in its
-own child process (`benchmarks/rows.py`), because the CPU device count is fixed when JAX starts
+This process only orchestrates: every (device count, model, dtype) group runs in its own
+child process (`benchmarks/rows.py`), because the CPU device count is fixed when JAX starts
 (`--xla_force_host_platform_device_count`) and the allocator's peak is per process. Each row runs
 the real compiled path (`compiled.MultiStep`: K steps per jitted `lax.scan`, state donated,
 batches drawn on the device) on synthetic data. Writes JSON and a Markdown table (same name,
@@ -113,7 +113,7 @@ def finish_rows(rows: list[dict], info: dict) -> None:
     probes = [r["matmul_probe_flops_per_s"] for r in rows if r["dtype"] == dtype and "steps_per_s" in r]
     per_device_peak[dtype] = max([peak["per_device_flops_per_s"]] + probes)
   info["peak_per_device_flops_per_s"] = per_device_peak
-  xla = {(r["model"], r["dtype"], r["batch_size"]): r["xla_flops_per_step"] for r in rows
+  xla = {(r["model"], r["batch_size"]): r["xla_flops_per_step"] for r in rows
          if r.get("xla_flops_per_step")}
   base = {(r["model"], r["parallel"], r["dtype"], r["batch_size"]): r for r in rows
           if "steps_per_s" in r and r["devices"] == 1}
@@ -125,7 +125,7 @@ def finish_rows(rows: list[dict], info: dict) -> None:
     r["percent_of_peak"] = 100.0 * r["achieved_flops_per_s"] / r["peak_flops_per_s"]
     r["probe_percent_of_peak"] = 100.0 * r["matmul_probe_flops_per_s"] / per_device_peak[r["dtype"]]
     r["xla_flops_per_step"] = r.get("xla_flops_per_step") or xla.get(
-        (r["model"], r["dtype"], r["batch_size"]))
+        (r["model"], r["batch_size"]))
     r["xla_ratio"] = r["xla_counts_critic_loop_once"] = None
     if r["xla_flops_per_step"]:
       full, once = r["analytic_valid_flops_per_step"], r["analytic_valid_flops_one_critic"]
@@ -162,7 +162,9 @@ def markdown_table(result: dict) -> str:
       "| probe % | scaling % | XLA mem MiB | peak mem MiB |",
       "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ]
-  done = [r for r in result["rows"] if "steps_per_s" in r]
+  order = {m: i for i, m in enumerate(dict.fromkeys(r["model"] for r in result["rows"]))}
+  done = sorted((r for r in result["rows"] if "steps_per_s" in r), key=lambda r: (
+      order[r["model"]], r["dtype"], r["parallel"], r["batch_size"], r["devices"]))
   for r in done:
     peak = _fmt(r["peak_device_bytes"], MIB)
     if r["peak_device_bytes"] is not None and not r["peak_device_bytes_exact"]:
@@ -186,6 +188,31 @@ def markdown_table(result: dict) -> str:
               f"{r['batch_size']}: {'skipped' if 'skipped' in r else 'ERROR'}: "
               f"{r.get('skipped') or r.get('error')}" for r in other]
   return "\n".join(lines) + "\n"
+
+
+def result_header(info: dict, opts, started: float) -> dict:
+  """Everything in the JSON besides the rows."""
+  return {
+      "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "device": info, "host_cpu_count": os.cpu_count(),
+      "load_average_1min": os.getloadavg()[0], "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "image_note": f"28×28×{opts.channels}, or config.image_size² × {opts.channels}",
+      "options": {k: v for k, v in vars(opts).items() if k != "out"},
+      "wall_s": time.time() - started,
+  }
+
+
+def write_outputs(path: str, result: dict) -> str:
+  """Completes the rows and writes the JSON and the Markdown table (also after each group, so
+  a run stopped from outside leaves what it measured); returns the table."""
+  finish_rows(result["rows"], result["device"])
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(result, f, indent=2)
+  table = markdown_table(result)
+  with open(os.path.splitext(path)[0] + ".md", "w") as f:
+    f.write(table)
+  return table
 
 
 def _list(text: str) -> tuple[str, ...]:
@@ -246,49 +273,41 @@ def main(argv=None) -> dict:
   if max_est is None:
     max_est = CPU_MAX_EST_STEP_S if info["backend"] == "cpu" and not opts.quick else 0.0
   peaks = {d: info["matmul_peaks"][d] for d in info["matmul_peaks"]}
-  groups = [(n, m, p, d) for p in opts.parallel for d in opts.dtypes for n in devices
-            for m in models]  # Priority order: a time budget drops the last groups.
+  groups = [(n, m, d) for d in opts.dtypes for n in devices for m in models]
+  # In this order (a time budget drops the last ones): dtype, device count, model.
   rows = []
-  for n, model, parallel, dtype in groups:
-    keys = {"model": model, "devices": n, "parallel": parallel, "dtype": dtype}
+  for n, model, dtype in groups:
+    keys = {"model": model, "devices": n, "dtype": dtype}
+    cells = [(b, p) for b in opts.batch_sizes for p in opts.parallel]
     if deadline and time.time() >= deadline:
-      rows += [{**keys, "batch_size": b, "skipped": "time budget"} for b in opts.batch_sizes]
+      rows += [{**keys, "parallel": p, "batch_size": b, "skipped": "time budget"}
+               for b, p in cells]
       continue
-    spec = {"mode": "rows", **keys, "batch_sizes": list(opts.batch_sizes),
+    spec = {"mode": "rows", **keys, "parallels": list(opts.parallel),
+            "batch_sizes": list(opts.batch_sizes),
             "channels": opts.channels, "steps_per_dispatch": opts.steps_per_dispatch,
             "windows": opts.windows, "min_window_s": opts.min_window_s,
             "max_timing_s": opts.max_timing_s, "max_est_step_s": max_est,
             "matmul_repeats": opts.matmul_repeats, "num_examples": NUM_EXAMPLES,
             "peaks": peaks, "backend": info["backend"], "deadline": deadline,
-            "xla_check": parallel == opts.parallel[0] and n == devices[0]}
+            "xla_check": dtype == opts.dtypes[0] and n == devices[0]}
     timeout = deadline + CHILD_GRACE_S - time.time() if deadline else None
     got, tail = run_child(spec, child_env(info["backend"], n), timeout)
-    reported = {r["batch_size"] for r in got}
+    reported = {(r["batch_size"], r["parallel"]) for r in got}
     why = tail.strip().splitlines()[-1][:300] if tail.strip() else "no output"
-    got += [{**keys, "batch_size": b, **({"skipped": "time budget (stopped)"} if deadline
-             and time.time() >= deadline else {"error": f"child process died: {why}"})}
-            for b in opts.batch_sizes if b not in reported]
+    got += [{**keys, "parallel": p, "batch_size": b,
+             **({"skipped": "time budget (stopped)"} if deadline and time.time() >= deadline
+                else {"error": f"child process died: {why}"})}
+            for b, p in cells if (b, p) not in reported]
     for r in got:
       status = (f"{r['samples_per_s']:,.0f} samples/s" if "steps_per_s" in r
                 else r.get("skipped") or "ERROR " + r.get("error", ""))
-      print(f"{model} ×{n} {parallel} {dtype} batch {r['batch_size']}: {status}", flush=True)
+      print(f"{model} ×{n} {r['parallel']} {dtype} batch {r['batch_size']}: {status}",
+            flush=True)
     rows += got
-  finish_rows(rows, info)
-  result = {
-      "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "device": info, "host_cpu_count": os.cpu_count(),
-      "load_average_1min": os.getloadavg()[0], "xla_flags": os.environ.get("XLA_FLAGS", ""),
-      "image_note": f"28×28×{opts.channels}, or config.image_size² × {opts.channels}",
-      "options": {k: v for k, v in vars(opts).items() if k != "out"},
-      "wall_s": time.time() - started, "rows": rows,
-  }
-  os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
-  with open(opts.out, "w") as f:
-    json.dump(result, f, indent=2)
-  table = markdown_table(result)
-  with open(os.path.splitext(opts.out)[0] + ".md", "w") as f:
-    f.write(table)
-  print(table)
+    write_outputs(opts.out, {**result_header(info, opts, started), "rows": rows})
+  result = {**result_header(info, opts, started), "rows": rows}
+  print(write_outputs(opts.out, result))
   result["failed"] = any("error" in r for r in rows)
   return result
 
