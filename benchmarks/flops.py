@@ -100,7 +100,8 @@ def trace_layers(fn, *args, valid_cache=None) -> list[LayerMacs]:
 
   A layer called again within the same enclosing call with the same variables (e.g. the
   extra shape trace of nn.SpectralNorm at init) is counted once. The role is the name of the
-  root module's child the call sits under if that is encoder/decoder, else the root's class.
+  root module's child the call sits under if that is encoder/decoder, else the root's class
+  (calls through the root's own methods, e.g. VAE.encode → encoder, count as the child's).
   """
   valid_cache = {} if valid_cache is None else valid_cache
   calls, stack, seen = [], [], set()  # stack: (serial, module) of the active module calls.
@@ -119,8 +120,9 @@ def trace_layers(fn, *args, valid_cache=None) -> list[LayerMacs]:
       key = (outer[-1] if outer else None, tuple(module.scope.path))
       if key not in seen:
         seen.add(key)
-        child = stack[1][1].name if len(stack) > 1 else None
-        role = child if child in VAE_ROLES else type(stack[0][1] if stack else module).__name__
+        root = stack[0][1] if stack else module  # Its own methods (e.g. encode) may be on top.
+        child = next((m.name for _, m in stack if m is not root), None)
+        role = child if child in VAE_ROLES else type(root).__name__
         x_shape, y_shape = tuple(call_args[0].shape), tuple(out.shape)
         calls.append((module.clone(parent=None), role, x_shape, y_shape))
     return out

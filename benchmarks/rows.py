@@ -104,8 +104,17 @@ def batches_per_step(config, family) -> int:
   return int(getattr(family, "batches_per_step", None) or config.get("n_critic", 1) or 1)
 
 
+def check_parallel(parallel: str) -> None:
+  """Unavailable unless the installed compiled.MultiStep can run `parallel` (jit always)."""
+  params = inspect.signature(compiled.MultiStep).parameters
+  if parallel != "jit" and "parallel" not in params and "config" not in params:
+    raise Unavailable(f"the installed genimg_jax/train/compiled.py has no {parallel} path "
+                      f"(MultiStep takes no `parallel` or `config`)")
+
+
 def make_multi_step(family, config, batch_size: int, mesh, parallel: str):
   """compiled.MultiStep for this row, passing what the installed signature accepts."""
+  check_parallel(parallel)
   params = inspect.signature(compiled.MultiStep).parameters
   kwargs = {}
   if "batches_per_step" in params:
@@ -114,9 +123,6 @@ def make_multi_step(family, config, batch_size: int, mesh, parallel: str):
     kwargs["config"] = config
   if "parallel" in params:
     kwargs["parallel"] = parallel
-  elif parallel != "jit" and "config" not in params:
-    raise Unavailable(f"the installed genimg_jax/train/compiled.py has no {parallel} path "
-                      f"(MultiStep takes no `parallel` or `config`)")
   return compiled.MultiStep(family.train_step, batch_size, mesh, **kwargs)
 
 
@@ -284,6 +290,11 @@ def run_group(spec: dict) -> None:
     base = {**keys, "parallel": parallel, "batch_size": batch_size}
     if batch_size % len(group.devices):
       emit({**base, "skipped": f"batch not divisible by {len(group.devices)} devices"})
+      continue
+    try:
+      check_parallel(parallel)
+    except Unavailable as e:
+      emit({**base, "skipped": str(e)})
       continue
     start = time.time()
     if spec["deadline"] and start + 1.5 * (last_s or 0.0) > spec["deadline"]:

@@ -110,7 +110,8 @@ def finish_rows(rows: list[dict], info: dict) -> None:
   """Adds % of peak, probe %, the XLA ratio and the scaling efficiency to each measured row."""
   per_device_peak = {}
   for dtype, peak in info["matmul_peaks"].items():
-    probes = [r["matmul_probe_flops_per_s"] for r in rows if r["dtype"] == dtype and "steps_per_s" in r]
+    probes = [r["matmul_probe_flops_per_s"] for r in rows
+              if "steps_per_s" in r and r["dtype"] == dtype]
     per_device_peak[dtype] = max([peak["per_device_flops_per_s"]] + probes)
   info["peak_per_device_flops_per_s"] = per_device_peak
   xla = {(r["model"], r["batch_size"]): r["xla_flops_per_step"] for r in rows

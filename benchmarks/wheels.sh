@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 DEST=${WHEEL_DIR:-.whl}
 PY_VERSION=${WHEEL_PYTHON_VERSION:-3.12}
 mkdir -p "$DEST"
-grep -q '^/.whl/' .git/info/exclude 2>/dev/null || \
-  { [ -f .git ] || echo '/.whl/' >> .git/info/exclude; }  # A worktree shares main's exclude.
+EXCLUDE="$(git rev-parse --git-common-dir)/info/exclude"  # Shared by every worktree.
+grep -qx '/.whl/' "$EXCLUDE" 2>/dev/null || echo '/.whl/' >> "$EXCLUDE"
 mapfile -t packages < <(grep -v '^\s*#' benchmarks/wheels.txt | grep -v '^\s*$')
 binary=() sdist=()
 for p in "${packages[@]}"; do
