@@ -7,6 +7,7 @@ Rows of a group run in increasing batch order in this one process, so the alloca
 peak (`peak_bytes_in_use`) read after a row is that row's peak whenever it rose during the row.
 """
 
+import dataclasses
 import importlib
 import inspect
 import json
@@ -104,18 +105,33 @@ def batches_per_step(config, family) -> int:
   return int(getattr(family, "batches_per_step", None) or config.get("n_critic", 1) or 1)
 
 
-def check_parallel(parallel: str) -> None:
-  """Unavailable unless the installed compiled.MultiStep can run `parallel` (jit always)."""
+def check_parallel(parallel: str, family) -> None:
+  """Unavailable unless the installed engine can run `parallel` (jit always can): a
+  `compiled.PmapMultiStep` with a family that takes an `axis_name` (its step pmeans), or a
+  MultiStep that takes `parallel` / `config`."""
+  if parallel == "jit":
+    return
+  if hasattr(compiled, "PmapMultiStep"):
+    fields = ({f.name for f in dataclasses.fields(family)} if dataclasses.is_dataclass(family)
+              else set())
+    if "axis_name" not in fields:
+      raise Unavailable(f"{type(family).__name__} takes no axis_name, so its step cannot pmean")
+    return
   params = inspect.signature(compiled.MultiStep).parameters
-  if parallel != "jit" and "parallel" not in params and "config" not in params:
+  if "parallel" not in params and "config" not in params:
     raise Unavailable(f"the installed genimg_jax/train/compiled.py has no {parallel} path "
-                      f"(MultiStep takes no `parallel` or `config`)")
+                      f"(no PmapMultiStep; MultiStep takes no `parallel` or `config`)")
 
 
 def make_multi_step(family, config, batch_size: int, mesh, parallel: str):
-  """compiled.MultiStep for this row, passing what the installed signature accepts."""
-  check_parallel(parallel)
-  params = inspect.signature(compiled.MultiStep).parameters
+  """The engine's K-step dispatch for this row, as train/loop.py builds it: MultiStep, or
+  PmapMultiStep over the family with axis_name set; passing what the signature accepts."""
+  check_parallel(parallel, family)
+  kind, step = compiled.MultiStep, family.train_step
+  if parallel == "pmap" and hasattr(compiled, "PmapMultiStep"):
+    kind = compiled.PmapMultiStep
+    step = dataclasses.replace(family, axis_name=compiled.DATA_AXIS).train_step
+  params = inspect.signature(kind).parameters
   kwargs = {}
   if "batches_per_step" in params:
     kwargs["batches_per_step"] = batches_per_step(config, family)
@@ -123,14 +139,18 @@ def make_multi_step(family, config, batch_size: int, mesh, parallel: str):
     kwargs["config"] = config
   if "parallel" in params:
     kwargs["parallel"] = parallel
-  return compiled.MultiStep(family.train_step, batch_size, mesh, **kwargs)
+  return kind(step, batch_size, mesh, **kwargs)
 
 
 def synthetic_data(mesh, num_examples: int, image_shape) -> dict:
-  """{"image": uint8 [N, H, W, C], "label": int32 [N]} of random values, replicated."""
+  """{"image": uint8 [N, H, W, C], "label": int32 [N]} of random values, placed as the
+  engine expects: `compiled.place_data` (each device its shard) where it exists, else
+  replicated."""
   rng = np.random.default_rng(SEED)
   images = rng.integers(0, 256, (num_examples, *image_shape), dtype=np.uint8)
   labels = rng.integers(0, NUM_CLASSES, num_examples, dtype=np.int32)
+  if hasattr(compiled, "place_data"):
+    return compiled.place_data(images, labels, mesh)
   sharding = compiled.replicated(mesh)
   return {"image": jax.device_put(images, sharding), "label": jax.device_put(labels, sharding)}
 
@@ -292,7 +312,7 @@ def run_group(spec: dict) -> None:
       emit({**base, "skipped": f"batch not divisible by {len(group.devices)} devices"})
       continue
     try:
-      check_parallel(parallel)
+      check_parallel(parallel, group.families[parallel])
     except Unavailable as e:
       emit({**base, "skipped": str(e)})
       continue
