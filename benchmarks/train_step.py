@@ -1,290 +1,317 @@
-"""Training-step throughput: steps/s, samples/s, FLOP/s and % of the device's measured matmul peak.
+"""Training-step throughput: samples/s, FLOP/s, % of the measured matmul peak, compile time,
+memory and scaling over devices, for every model in configs/.
 
-  python benchmarks/train_step.py [--out FILE.json] [--models gan,gan_seed,vae]
-      [--batch_sizes 64,256,1024] [--steps_per_dispatch K] [--windows 5] [--quick]
+  python benchmarks/train_step.py [--models gan,dcgan,...] [--batch_sizes 64,256,1024]
+      [--devices 1,2,4,8 | all] [--parallel jit,pmap] [--dtypes float32,bfloat16]
+      [--channels 1] [--steps_per_dispatch K] [--windows 5] [--time_budget_s S] [--quick]
+      [--out FILE.json]
 
-Each (model, batch) row runs the real compiled training path (`compiled.MultiStep`: K steps per
-jitted `lax.scan`, state donated, batches drawn on the device) on synthetic uint8 data resident
-on the device. Writes JSON and a Markdown table (same name, `.md`) and prints the table.
-See benchmarks/README.md for the columns and how FLOPs and % of peak are computed.
+This process only orchestrates: every (device count, model, dtype) group runs in its own
+child process (`benchmarks/rows.py`), because the CPU device count is fixed when JAX starts
+(`--xla_force_host_platform_device_count`) and the allocator's peak is per process. Each row runs
+the real compiled path (`compiled.MultiStep`: K steps per jitted `lax.scan`, state donated,
+batches drawn on the device) on synthetic data. Writes JSON and a Markdown table (same name,
+`.md`) and prints the table. See benchmarks/README.md for the columns and the FLOP counts.
 """
 
 import argparse
 import datetime
-import importlib
 import json
-import math
 import os
-import statistics
+import re
+import subprocess
 import sys
+import tempfile
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-import flax  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
+from benchmarks import ROW_MARK  # noqa: E402  (this process never imports jax)
 
-from genimg_jax.train import compiled  # noqa: E402
-from genimg_jax.train.families import build_family  # noqa: E402
-
-IMAGE_SHAPE = (28, 28, 1)  # MNIST-sized images, as in training.
-NUM_EXAMPLES = 8192  # Synthetic data set size on the device (must be ≥ the largest batch).
-SEED = 0  # Seeds the synthetic data and the model state.
-DEFAULT_MODELS = ("gan", "gan_seed", "vae")  # configs/<name>.py
+PRIORITY = ("gan", "gan_seed", "vae", "dcgan", "conv_vae", "sngan", "wgan_gp", "dcgan32",
+            "lsgan", "cgan", "cvae", "beta_vae", "iwae")  # Default order; others follow, sorted.
+NON_MODELS = ("common", "__init__")  # configs/ files that are not models.
 DEFAULT_BATCH_SIZES = (64, 256, 1024)
-DEFAULT_STEPS_PER_DISPATCH = 10  # K: amortises the host dispatch; keeps a batch-1024 window short.
+DEFAULT_STEPS_PER_DISPATCH = 10  # K: amortises the host dispatch; lowered for slow steps.
 DEFAULT_WINDOWS = 5  # Timing windows per row; the median is reported.
 MIN_WINDOW_S = 1.0  # A window runs R dispatches, R chosen so that it lasts at least this long.
-FLOPS_PER_MAC = 2  # One multiply-add = 2 FLOPs.
-CPU_MATMUL_SIZES = (1024, 2048, 4096)  # Square float32 matmul sizes for the peak, CPU.
-ACCELERATOR_MATMUL_SIZES = (4096, 8192, 16384)  # Same, GPU/TPU (needs bigger tiles to saturate).
+MAX_TIMING_S = 30.0  # Fewer windows when they would take longer (a slow row is still timed).
+NUM_EXAMPLES = 8192  # Synthetic set size (raised to n_critic × the largest batch if needed).
+CPU_MATMUL_SIZES = (1024, 2048, 4096)  # Square matmul sizes for the peak, CPU.
+ACCELERATOR_MATMUL_SIZES = (4096, 8192, 16384)  # Same, GPU/TPU (bigger tiles to saturate).
 MATMUL_REPEATS = 5  # Timed calls per matmul size; the median is used.
-QUICK = dict(batch_sizes=(64,), windows=1, steps_per_dispatch=2, min_window_s=0.0,
-             matmul_sizes=(256,), matmul_repeats=2)  # --quick: a smoke run, seconds not minutes.
+CPU_MAX_EST_STEP_S = 30.0  # CPU: skip rows guessed slower than this per step (0: never skip).
+QUICK = dict(batch_sizes=(8,), windows=1, steps_per_dispatch=2, min_window_s=0.0,
+             max_timing_s=5.0, matmul_sizes=(256,), matmul_repeats=2)  # --quick: a smoke run.
+CHILD_GRACE_S = 15.0  # A child still running this long after the budget's end is stopped.
 DEFAULT_OUT = os.path.join(REPO_ROOT, "benchmarks", "results", "train_step.json")
 MIB = 2**20
 GIGA = 1e9
 
 
-def _dense_macs(widths) -> int:
-  """Multiply-adds of one example through Dense layers widths[0] → widths[1] → …."""
-  return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+def discover_models() -> list[str]:
+  """Every configs/<name>.py that defines a model (a `family`), in PRIORITY order."""
+  import importlib
+  names = [f[:-3] for f in os.listdir(os.path.join(REPO_ROOT, "configs"))
+           if f.endswith(".py") and f[:-3] not in NON_MODELS and not f.startswith("_")]
+  models = [n for n in names
+            if importlib.import_module(f"configs.{n}").get_config().get("family", "")]
+  rank = {name: i for i, name in enumerate(PRIORITY)}
+  return sorted(models, key=lambda n: (rank.get(n, len(rank)), n))
 
 
-def analytic_matmul_flops(config, batch_size: int) -> int:
-  """Matmul FLOPs of one training step (2·M·K·N per Dense; biases, activations, Adam ignored).
-
-  Per Dense: forward 1×, weight gradient 1×, input gradient 1× its forward cost; the input
-  gradient is skipped when nothing upstream is differentiated (first layer of the network
-  being trained). GAN step: G forward (fakes, no grad), D fwd + weight grad + input grad
-  (not first layer) on 2B rows; then G fwd + D fwd + D input grads (all layers, no D weight
-  grads) + G weight grads + G input grads (not first layer) on B rows. VAE: fwd + bwd of
-  encoder, (μ, log σ²) heads and decoder.
-  """
-  pixels = math.prod(IMAGE_SHAPE)
-  if config.family == "gan":
-    g = [config.latent_dim, *config.generator_hidden, pixels]
-    d = [pixels, *config.discriminator_hidden, 1]
-    g_first, d_first = g[0] * g[1], d[0] * d[1]
-    d_update = _dense_macs(g) + 2 * (3 * _dense_macs(d) - d_first)
-    g_update = 3 * _dense_macs(g) - g_first + 2 * _dense_macs(d)
-    macs = d_update + g_update
-  elif config.family == "vae":
-    encoder = [pixels, *config.encoder_hidden]
-    heads = encoder[-1] * 2 * config.latent_dim
-    decoder = [config.latent_dim, *config.decoder_hidden, pixels]
-    first = pixels * (encoder[1] if len(encoder) > 1 else 2 * config.latent_dim)
-    macs = 3 * (_dense_macs(encoder) + heads + _dense_macs(decoder)) - first
-  else:
-    raise ValueError(f"no FLOP count for family {config.family!r}")
-  return FLOPS_PER_MAC * macs * batch_size
+def child_env(backend: str | None, devices: int | None) -> dict:
+  """The child's environment: on CPU, exactly `devices` host devices; on GPUs, no
+  preallocation (so `peak_bytes_in_use` is the row's real use, and processes don't collide)."""
+  env = dict(os.environ)
+  env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+  if backend == "cpu" and devices:
+    flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", env.get("XLA_FLAGS", ""))
+    env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}".strip()
+  return env
 
 
-def _xla_flops(compiled_fn):
-  """'flops' of XLA's cost analysis (a dict in jax 0.10, a one-dict list in older jax), or None."""
-  analysis = compiled_fn.cost_analysis()
-  if isinstance(analysis, (list, tuple)):
-    analysis = analysis[0] if analysis else None
-  flops = (analysis or {}).get("flops")
-  return float(flops) if flops is not None else None
+def run_child(spec: dict, env: dict, timeout_s: float | None) -> tuple[list[dict], str]:
+  """Runs benchmarks/rows.py with `spec`; returns (its JSON records, the tail of its stderr)."""
+  records = []
+  with tempfile.TemporaryFile("w+") as err:
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.rows", json.dumps(spec)],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+      out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+      proc.kill()
+      out, _ = proc.communicate()
+    for line in out.splitlines():
+      if line.startswith(ROW_MARK):
+        records.append(json.loads(line[len(ROW_MARK):]))
+      elif line.strip():
+        print(line, file=sys.stderr)
+    err.seek(0)
+    tail = err.read()[-2000:]
+  if proc.returncode not in (0, None) and not records:
+    print(tail, file=sys.stderr)
+  return records, tail
 
 
-def _xla_memory_bytes(compiled_fn):
-  """Arguments + outputs − donated aliases + temporaries of one call, per XLA; or None."""
-  stats = compiled_fn.memory_analysis()
-  if stats is None:
-    return None
-  return (stats.argument_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes
-          + stats.temp_size_in_bytes)
+def device_counts(text: str, backend: str, available: int) -> list[int]:
+  """--devices: "all" = 1, 2, 4, … up to the devices present (and their count); else a list."""
+  if text == "all":
+    counts = [n for n in (2**i for i in range(12)) if n <= available]
+    return sorted(set(counts + [available]))
+  counts = [int(x) for x in text.split(",") if x]
+  if backend != "cpu" and max(counts) > available:
+    sys.exit(f"--devices {text}: only {available} {backend} device(s) here")
+  return counts
 
 
-def _peak_device_bytes():
-  """The allocator's peak bytes in use so far (process-wide), or None (e.g. CPU)."""
-  stats = jax.devices()[0].memory_stats()
-  return stats.get("peak_bytes_in_use") if stats else None
+def finish_rows(rows: list[dict], info: dict) -> None:
+  """Adds % of peak, probe %, the XLA ratio and the scaling efficiency to each measured row."""
+  per_device_peak = {}
+  for dtype, peak in info["matmul_peaks"].items():
+    probes = [r["matmul_probe_flops_per_s"] for r in rows
+              if "steps_per_s" in r and r["dtype"] == dtype]
+    per_device_peak[dtype] = max([peak["per_device_flops_per_s"]] + probes)
+  info["peak_per_device_flops_per_s"] = per_device_peak
+  xla = {(r["model"], r["batch_size"]): r["xla_flops_per_step"] for r in rows
+         if r.get("xla_flops_per_step")}
+  base = {(r["model"], r["parallel"], r["dtype"], r["batch_size"]): r for r in rows
+          if "steps_per_s" in r and r["devices"] == 1}
+  for r in rows:
+    if "steps_per_s" not in r:
+      continue
+    scale = 1 if info["backend"] == "cpu" else r["devices"]  # Fake CPU devices share the host.
+    r["peak_flops_per_s"] = per_device_peak[r["dtype"]] * scale
+    r["percent_of_peak"] = 100.0 * r["achieved_flops_per_s"] / r["peak_flops_per_s"]
+    r["probe_percent_of_peak"] = 100.0 * r["matmul_probe_flops_per_s"] / per_device_peak[r["dtype"]]
+    r["xla_flops_per_step"] = r.get("xla_flops_per_step") or xla.get(
+        (r["model"], r["batch_size"]))
+    r["xla_ratio"] = r["xla_counts_critic_loop_once"] = None
+    if r["xla_flops_per_step"]:
+      full, once = r["analytic_valid_flops_per_step"], r["analytic_valid_flops_one_critic"]
+      # XLA counts a loop's body once: with n_critic in a loop, compare with one critic step.
+      r["xla_counts_critic_loop_once"] = (full != once and abs(r["xla_flops_per_step"] / once - 1)
+                                          < abs(r["xla_flops_per_step"] / full - 1))
+      r["xla_ratio"] = r["xla_flops_per_step"] / (once if r["xla_counts_critic_loop_once"]
+                                                  else full)
+    one = base.get((r["model"], r["parallel"], r["dtype"], r["batch_size"]))
+    r["scaling_efficiency"] = (r["samples_per_s"] / (r["devices"] * one["samples_per_s"])
+                               if one else None)
 
 
-def _median_seconds(fn, repeats: int) -> float:
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
-def matmul_flops_per_s(n: int, repeats: int) -> float:
-  """Median FLOP/s of a jitted float32 [n, n] @ [n, n] on the default device."""
-  matmul = jax.jit(jnp.matmul)
-  a, b = jax.random.normal(jax.random.PRNGKey(SEED), (2, n, n), jnp.float32)
-  jax.block_until_ready(matmul(a, b))  # Compile and warm up.
-  return FLOPS_PER_MAC * n**3 / _median_seconds(lambda: matmul(a, b), repeats)
-
-
-def measure_matmul_peak(sizes, repeats: int) -> dict:
-  """float32 square matmul FLOP/s of one device: the best size's median is the 'measured peak'."""
-  rows = [{"size": n, "flops_per_s": matmul_flops_per_s(n, repeats)} for n in sizes]
-  best = max(rows, key=lambda r: r["flops_per_s"])
-  return {"per_device_flops_per_s": best["flops_per_s"], "best_size": best["size"],
-          "sizes": rows, "dtype": "float32", "repeats": repeats}
-
-
-def synthetic_data(mesh) -> dict:
-  """{"image": uint8 [N, H, W, C], "label": int32 [N]} of random values, replicated on the mesh."""
-  rng = np.random.default_rng(SEED)
-  images = rng.integers(0, 256, (NUM_EXAMPLES, *IMAGE_SHAPE), dtype=np.uint8)
-  labels = rng.integers(0, 10, NUM_EXAMPLES, dtype=np.int32)
-  sharding = compiled.replicated(mesh)
-  return {"image": jax.device_put(images, sharding), "label": jax.device_put(labels, sharding)}
-
-
-def bench_row(model: str, batch_size: int, data: dict, mesh, opts) -> dict:
-  """Compiles and times one (model, batch size); returns the row's numbers."""
-  config = importlib.import_module(f"configs.{model}").get_config()
-  family = build_family(config, IMAGE_SHAPE)
-  init = lambda key: family.init_state(key, NUM_EXAMPLES, IMAGE_SHAPE)
-  state = jax.jit(init, out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(SEED))
-  k = opts.steps_per_dispatch
-
-  start = time.perf_counter()  # AOT compile of the K-step scan, as training runs it.
-  multi_step = compiled.MultiStep(family.train_step, batch_size, mesh).function(k)
-  step_fn = multi_step.lower(state, data).compile()
-  compile_s = time.perf_counter() - start
-
-  abstract_batch = {name: jax.ShapeDtypeStruct((batch_size, *a.shape[1:]), a.dtype)
-                    for name, a in data.items()}
-  single = jax.jit(family.train_step).lower(state, abstract_batch, jax.random.PRNGKey(SEED))
-  xla_flops = _xla_flops(single.compile())  # One step, outside any loop.
-
-  state, metrics = step_fn(state, data)  # Warm-up dispatch.
-  jax.block_until_ready((state, metrics))
-  start = time.perf_counter()  # One timed dispatch sizes the windows.
-  state, metrics = step_fn(state, data)
-  jax.block_until_ready((state, metrics))
-  dispatch_s = time.perf_counter() - start
-  repeats = max(1, math.ceil(opts.min_window_s / dispatch_s))
-  steps_per_s = []
-  for _ in range(opts.windows):
-    start = time.perf_counter()
-    for _ in range(repeats):
-      state, metrics = step_fn(state, data)
-    jax.block_until_ready((state, metrics))
-    steps_per_s.append(repeats * k / (time.perf_counter() - start))
-
-  rate = statistics.median(steps_per_s)
-  # The same matmul as the peak, right after the windows: well below the peak ⇒ a busy device.
-  probe = matmul_flops_per_s(opts.peak_size, opts.matmul_repeats) * mesh.devices.size
-  flops = analytic_matmul_flops(config, batch_size)
-  return {
-      "model": model, "batch_size": batch_size, "steps_per_dispatch": k,
-      "dispatches_per_window": repeats, "windows": opts.windows,
-      "compile_s": compile_s, "steps_per_s": rate, "samples_per_s": rate * batch_size,
-      "ms_per_step": 1e3 / rate, "steps_per_s_windows": steps_per_s,
-      "analytic_matmul_flops_per_step": flops, "xla_flops_per_step": xla_flops,
-      "xla_flops_k_step_scan": _xla_flops(step_fn),  # Loop body counted once (see README).
-      "achieved_flops_per_s": flops * rate, "matmul_probe_flops_per_s": probe,
-      "xla_memory_bytes": _xla_memory_bytes(step_fn), "peak_device_bytes": _peak_device_bytes(),
-  }
+def _fmt(value, scale=1.0, spec=",.1f"):
+  return "n/a" if value is None else format(value / scale, spec)
 
 
 def markdown_table(result: dict) -> str:
-  """The rows as a Markdown table, headed by the device and its measured peak."""
-  peak = result["matmul_peak"]
+  """The measured rows as a Markdown table, headed by the device and its peaks; then the rows
+  that were skipped or failed, with the reason."""
+  info = result["device"]
+  peaks = "; ".join(
+      f"{dtype} {p['per_device_flops_per_s'] / GIGA:,.1f} GFLOP/s ({p['best_size']}² matmul)"
+      for dtype, p in info["matmul_peaks"].items())
   lines = [
-      f"Device: {result['device_count']} × {result['device_kind']} ({result['backend']}), "
-      f"jax {result['jax_version']}, {result['timestamp']}",
-      f"Measured float32 matmul peak: {result['peak_flops_per_s'] / GIGA:,.1f} GFLOP/s "
-      f"({peak['best_size']}² matmul, × {result['device_count']} device(s)); "
-      f"1-min load average {result['load_average_1min']:.1f} on {result['host_cpu_count']} CPUs",
+      f"Device: {info['device_count']} × {info['device_kind']} ({info['backend']}), "
+      f"jax {info['jax_version']}, flax {info['flax_version']}, {result['timestamp']}",
+      f"Measured matmul peak per device: {peaks}; 1-min load average "
+      f"{result['load_average_1min']:.1f} on {result['host_cpu_count']} CPUs; "
+      f"images {result['image_note']}; wall time {result['wall_s']:.0f} s",
       "",
-      "| model | batch | K | compile s | steps/s | samples/s | ms/step | GFLOP/step (matmul) "
-      "| GFLOP/step (XLA) | GFLOP/s | % of peak | probe % | XLA mem MiB | peak mem MiB |",
-      "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+      "| model | devices | parallel | dtype | batch | K | compile s | steps/s | samples/s "
+      "| ms/step | GFLOP/step (matmul) | GFLOP/step (XLA) | XLA ÷ valid | GFLOP/s | % of peak "
+      "| probe % | scaling % | XLA mem MiB | peak mem MiB |",
+      "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ]
-  fmt = lambda value, scale, spec: "n/a" if value is None else format(value / scale, spec)
-  for r in result["rows"]:
+  order = {m: i for i, m in enumerate(dict.fromkeys(r["model"] for r in result["rows"]))}
+  done = sorted((r for r in result["rows"] if "steps_per_s" in r), key=lambda r: (
+      order[r["model"]], r["dtype"], r["parallel"], r["batch_size"], r["devices"]))
+  for r in done:
+    peak = _fmt(r["peak_device_bytes"], MIB)
+    if r["peak_device_bytes"] is not None and not r["peak_device_bytes_exact"]:
+      peak = "≤" + peak
+    ratio = _fmt(r["xla_ratio"], 1, ".3f") + ("¹" if r["xla_counts_critic_loop_once"] else "")
     lines.append(
-        f"| {r['model']} | {r['batch_size']} | {r['steps_per_dispatch']} | {r['compile_s']:.1f} "
-        f"| {r['steps_per_s']:,.1f} | {r['samples_per_s']:,.0f} | {r['ms_per_step']:.2f} "
+        f"| {r['model']} | {r['devices']} | {r['parallel']} | {r['dtype']} | {r['batch_size']} "
+        f"| {r['steps_per_dispatch']} | {r['compile_s']:.1f} | {r['steps_per_s']:,.1f} "
+        f"| {r['samples_per_s']:,.0f} | {r['ms_per_step']:.2f} "
         f"| {r['analytic_matmul_flops_per_step'] / GIGA:.3f} "
-        f"| {fmt(r['xla_flops_per_step'], GIGA, '.3f')} "
+        f"| {_fmt(r['xla_flops_per_step'], GIGA, '.3f')} | {ratio} "
         f"| {r['achieved_flops_per_s'] / GIGA:,.1f} | {r['percent_of_peak']:.1f} "
-        f"| {r['probe_percent_of_peak']:.0f} "
-        f"| {fmt(r['xla_memory_bytes'], MIB, ',.1f')} "
-        f"| {fmt(r['peak_device_bytes'], MIB, ',.1f')} |")
+        f"| {r['probe_percent_of_peak']:.0f} | {_fmt(r['scaling_efficiency'], 0.01, '.0f')} "
+        f"| {_fmt(r['xla_memory_bytes'], MIB)} | {peak} |")
+  if any(r.get("xla_counts_critic_loop_once") for r in done):
+    lines += ["", "¹ XLA counts the critic loop's body once: ratio against one critic step."]
+  other = [r for r in result["rows"] if "steps_per_s" not in r]
+  if other:
+    lines += ["", "Not measured:", ""]
+    lines += [f"- {r['model']}, {r['devices']} device(s), {r['parallel']}, {r['dtype']}, batch "
+              f"{r['batch_size']}: {'skipped' if 'skipped' in r else 'ERROR'}: "
+              f"{r.get('skipped') or r.get('error')}" for r in other]
   return "\n".join(lines) + "\n"
 
 
+def result_header(info: dict, opts, started: float) -> dict:
+  """Everything in the JSON besides the rows."""
+  return {
+      "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "device": info, "host_cpu_count": os.cpu_count(),
+      "load_average_1min": os.getloadavg()[0], "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "image_note": f"28×28×{opts.channels}, or config.image_size² × {opts.channels}",
+      "options": {k: v for k, v in vars(opts).items() if k != "out"},
+      "wall_s": time.time() - started,
+  }
+
+
+def write_outputs(path: str, result: dict) -> str:
+  """Completes the rows and writes the JSON and the Markdown table (also after each group, so
+  a run stopped from outside leaves what it measured); returns the table."""
+  finish_rows(result["rows"], result["device"])
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(result, f, indent=2)
+  table = markdown_table(result)
+  with open(os.path.splitext(path)[0] + ".md", "w") as f:
+    f.write(table)
+  return table
+
+
+def _list(text: str) -> tuple[str, ...]:
+  return tuple(x for x in text.split(",") if x)
+
+
 def _int_list(text: str) -> tuple[int, ...]:
-  return tuple(int(x) for x in text.split(",") if x)
+  return tuple(int(x) for x in _list(text))
 
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--out", default=DEFAULT_OUT, help="JSON path; the table goes to .md")
-  parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="configs/<name>.py list")
-  parser.add_argument("--batch_sizes", type=_int_list, default=None)
-  parser.add_argument("--steps_per_dispatch", type=int, default=None, help="K steps per scan")
-  parser.add_argument("--windows", type=int, default=None, help="timing windows (median)")
-  parser.add_argument("--quick", action="store_true", help="smoke run: batch 64, 1 window")
+  add = parser.add_argument
+  add("--out", default=DEFAULT_OUT, help="JSON path; the table goes next to it as .md")
+  add("--models", type=_list, default=None, help="configs/<name>.py list (default: all)")
+  add("--batch_sizes", type=_int_list, default=None, help="global batch sizes")
+  add("--devices", default="1", help='device counts, e.g. 1,2,4,8, or "all"')
+  add("--parallel", type=_list, default=("jit",), help="jit and/or pmap")
+  add("--dtypes", "--dtype", type=_list, default=("float32",), help="float32 and/or bfloat16")
+  add("--channels", type=int, default=1, help="image channels (3: CIFAR-like colour rows)")
+  add("--steps_per_dispatch", type=int, default=None, help="K steps per scan (upper bound)")
+  add("--windows", type=int, default=None, help="timing windows per row (median)")
+  add("--min_window_s", type=float, default=None, help="shortest timing window")
+  add("--max_timing_s", type=float, default=None, help="fewer windows past this per row")
+  add("--max_est_step_s", type=float, default=None,
+      help="skip rows guessed slower per step (default: 30 on CPU, none on accelerators)")
+  add("--time_budget_s", type=float, default=0.0, help="stop starting rows after this (0: none)")
+  add("--quick", action="store_true", help="smoke run: batch 8, K = 2, 1 window")
   args = parser.parse_args(argv)
   defaults = QUICK if args.quick else dict(
-      batch_sizes=DEFAULT_BATCH_SIZES, windows=DEFAULT_WINDOWS,
-      steps_per_dispatch=DEFAULT_STEPS_PER_DISPATCH, min_window_s=MIN_WINDOW_S,
-      matmul_sizes=CPU_MATMUL_SIZES if jax.default_backend() == "cpu"
-      else ACCELERATOR_MATMUL_SIZES, matmul_repeats=MATMUL_REPEATS)
+      batch_sizes=DEFAULT_BATCH_SIZES, windows=DEFAULT_WINDOWS, min_window_s=MIN_WINDOW_S,
+      steps_per_dispatch=DEFAULT_STEPS_PER_DISPATCH, max_timing_s=MAX_TIMING_S,
+      matmul_sizes=None, matmul_repeats=MATMUL_REPEATS)
   for name, value in defaults.items():
     if getattr(args, name, None) is None:
       setattr(args, name, value)
-  args.models = tuple(m for m in args.models.split(",") if m)
+  bad = [p for p in args.parallel if p not in ("jit", "pmap")]
+  bad += [d for d in args.dtypes if d not in ("float32", "bfloat16")]
+  if bad:
+    parser.error(f"unknown --parallel / --dtypes value(s) {bad}")
   return args
 
 
 def main(argv=None) -> dict:
   opts = parse_args(argv)
-  mesh = compiled.make_mesh()
-  num_devices = mesh.devices.size
-  bad = [b for b in opts.batch_sizes if b % num_devices or b > NUM_EXAMPLES]
-  if bad:
-    sys.exit(f"batch sizes {bad}: each must be a multiple of the {num_devices} device(s) "
-             f"and ≤ {NUM_EXAMPLES}")
-  matmul_peak = measure_matmul_peak(opts.matmul_sizes, opts.matmul_repeats)
-  opts.peak_flops_per_s = matmul_peak["per_device_flops_per_s"] * num_devices
-  opts.peak_size = matmul_peak["best_size"]
-  data = synthetic_data(mesh)
+  started = time.time()
+  deadline = started + opts.time_budget_s if opts.time_budget_s else 0.0
+  models = opts.models or discover_models()
+  info_spec = {"mode": "info", "dtypes": list(opts.dtypes), "matmul_repeats": opts.matmul_repeats,
+               "matmul_sizes": opts.matmul_sizes, "cpu_sizes": CPU_MATMUL_SIZES,
+               "accelerator_sizes": ACCELERATOR_MATMUL_SIZES}
+  records, tail = run_child(info_spec, child_env(None, None), None)
+  if not records:
+    sys.exit(f"the device probe failed:\n{tail}")
+  info = records[0]
+  devices = device_counts(opts.devices, info["backend"], info["device_count"])
+  max_est = opts.max_est_step_s
+  if max_est is None:
+    max_est = CPU_MAX_EST_STEP_S if info["backend"] == "cpu" and not opts.quick else 0.0
+  peaks = {d: info["matmul_peaks"][d] for d in info["matmul_peaks"]}
+  groups = [(n, m, d) for d in opts.dtypes for n in devices for m in models]
+  # In this order (a time budget drops the last ones): dtype, device count, model.
   rows = []
-  for model in opts.models:
-    for batch_size in opts.batch_sizes:
-      rows.append(bench_row(model, batch_size, data, mesh, opts))
-      print(f"{model} batch {batch_size}: {rows[-1]['samples_per_s']:,.0f} samples/s", flush=True)
-  # The peak: the best rate that matmul reached in this run (up front or in a row's probe).
-  peak = max([opts.peak_flops_per_s] + [r["matmul_probe_flops_per_s"] for r in rows])
-  for r in rows:
-    r["percent_of_peak"] = 100.0 * r["achieved_flops_per_s"] / peak
-    r["probe_percent_of_peak"] = 100.0 * r["matmul_probe_flops_per_s"] / peak
-  device = jax.devices()[0]
-  result = {
-      "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "jax_version": jax.__version__, "flax_version": flax.__version__,
-      "optax_version": optax.__version__, "backend": jax.default_backend(),
-      "device_kind": device.device_kind, "device_count": num_devices,
-      "host_cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-      "xla_flags": os.environ.get("XLA_FLAGS", ""), "num_examples": NUM_EXAMPLES,
-      "matmul_peak": matmul_peak, "peak_flops_per_s": peak, "rows": rows,
-  }
-  os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
-  with open(opts.out, "w") as f:
-    json.dump(result, f, indent=2)
-  table = markdown_table(result)
-  with open(os.path.splitext(opts.out)[0] + ".md", "w") as f:
-    f.write(table)
-  print(table)
+  for n, model, dtype in groups:
+    keys = {"model": model, "devices": n, "dtype": dtype}
+    cells = [(b, p) for b in opts.batch_sizes for p in opts.parallel]
+    if deadline and time.time() >= deadline:
+      rows += [{**keys, "parallel": p, "batch_size": b, "skipped": "time budget"}
+               for b, p in cells]
+      continue
+    spec = {"mode": "rows", **keys, "parallels": list(opts.parallel),
+            "batch_sizes": list(opts.batch_sizes),
+            "channels": opts.channels, "steps_per_dispatch": opts.steps_per_dispatch,
+            "windows": opts.windows, "min_window_s": opts.min_window_s,
+            "max_timing_s": opts.max_timing_s, "max_est_step_s": max_est,
+            "matmul_repeats": opts.matmul_repeats, "num_examples": NUM_EXAMPLES,
+            "peaks": peaks, "backend": info["backend"], "deadline": deadline,
+            "xla_check": dtype == opts.dtypes[0] and n == devices[0]}
+    timeout = deadline + CHILD_GRACE_S - time.time() if deadline else None
+    got, tail = run_child(spec, child_env(info["backend"], n), timeout)
+    reported = {(r["batch_size"], r["parallel"]) for r in got}
+    why = tail.strip().splitlines()[-1][:300] if tail.strip() else "no output"
+    got += [{**keys, "parallel": p, "batch_size": b,
+             **({"skipped": "time budget (stopped)"} if deadline and time.time() >= deadline
+                else {"error": f"child process died: {why}"})}
+            for b, p in cells if (b, p) not in reported]
+    for r in got:
+      status = (f"{r['samples_per_s']:,.0f} samples/s" if "steps_per_s" in r
+                else r.get("skipped") or "ERROR " + r.get("error", ""))
+      print(f"{model} ×{n} {r['parallel']} {dtype} batch {r['batch_size']}: {status}",
+            flush=True)
+    rows += got
+    write_outputs(opts.out, {**result_header(info, opts, started), "rows": rows})
+  result = {**result_header(info, opts, started), "rows": rows}
+  print(write_outputs(opts.out, result))
+  result["failed"] = any("error" in r for r in rows)
   return result
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(1 if main()["failed"] else 0)

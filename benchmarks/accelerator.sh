@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The GPU benchmark table on a bare GPU machine: JAX with CUDA preinstalled, no network.
+#
+#   bash benchmarks/accelerator.sh [--quick] [OUT_DIR] [extra benchmarks/train_step.py flags]
+#
+# 1. Installs the Python packages the image lacks (benchmarks/wheels.txt) from the wheel
+#    folder .whl/ into $SITE (default /tmp/genimg_site) and puts it on PYTHONPATH; the
+#    preinstalled jax, flax, optax, numpy are used as they are. Make .whl/ beforehand, on a
+#    machine with network: `bash benchmarks/wheels.sh` (about 10 MB, git-ignored).
+# 2. Checks every import the benchmark makes (one line naming what is missing if not).
+# 3. Runs every model in configs/ × batch 256, 1024 × every device count (1, 2, 4, …) × jit
+#    and pmap, in bfloat16 (rows' % of peak against the measured bf16 matmul peak), within a
+#    time budget so the whole script ends in under 6 minutes; rows that did not fit are listed
+#    as skipped. Writes OUT_DIR/train_step_gpu.json and .md (default benchmarks/results/).
+# --quick: a one-minute check of the same path (2 models, batch 64, short windows).
+# Extra flags go to train_step.py last, so they override these (e.g. --dtypes
+# bfloat16,float32 --batch_sizes 64,256,1024 --time_budget_s 900).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+START=$SECONDS
+PYTHON=${PYTHON:-python3}
+SITE=${SITE:-/tmp/genimg_site}
+WHEELS=${WHEELS:-.whl}
+QUICK=0
+if [[ ${1:-} == --quick ]]; then QUICK=1; shift; fi
+OUT_DIR=benchmarks/results
+if [[ $# -gt 0 && ${1:-} != --* ]]; then OUT_DIR=$1; shift; fi
+mkdir -p "$OUT_DIR"
+
+# 1. Missing packages from the local wheels (no index, no dependency resolution: the list is
+#    complete by construction, see benchmarks/wheels.txt).
+if compgen -G "$WHEELS/*.whl" > /dev/null; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --disable-pip-version-check --target "$SITE" "$WHEELS"/*.whl
+  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+  echo "accelerator.sh: installed $(ls "$WHEELS"/*.whl | wc -l) wheels into $SITE"
+else
+  echo "accelerator.sh: no wheels in $WHEELS/ (make them with benchmarks/wheels.sh); using" \
+       "what is installed"
+fi
+
+# 2. Every import the benchmark makes, before any device time is spent on rows.
+"$PYTHON" - <<'EOF'
+import importlib, os, sys
+sys.path.insert(0, os.getcwd())
+try:
+  from benchmarks import train_step
+  models = train_step.discover_models()
+  import benchmarks.rows  # jax, flax, optax, genimg_jax.train.*
+except ModuleNotFoundError as e:
+  sys.exit(f"accelerator.sh: Python package {e.name!r} is missing: add it to "
+           f"benchmarks/wheels.txt, run benchmarks/wheels.sh on a networked machine, retry")
+import jax
+print(f"accelerator.sh: jax {jax.__version__}, devices {jax.devices()}, models {models}")
+EOF
+
+# 3. The table. Budget: 360 s − setup so far − 25 s for the device probe and the last row.
+BUDGET=$(( 335 - (SECONDS - START) ))
+if [[ $QUICK == 1 ]]; then
+  ARGS=(--models gan_seed,vae --batch_sizes 64 --windows 1 --min_window_s 0.1
+        --max_timing_s 1 --steps_per_dispatch 5 --time_budget_s 120)
+else
+  ARGS=(--batch_sizes 256,1024 --windows 3 --min_window_s 0.2 --max_timing_s 2
+        --steps_per_dispatch 20 --time_budget_s "$BUDGET")
+fi
+set +e
+PYTHONUNBUFFERED=1 "$PYTHON" benchmarks/train_step.py --devices all --parallel jit,pmap \
+  --dtypes bfloat16 "${ARGS[@]}" --out "$OUT_DIR/train_step_gpu.json" "$@"
+STATUS=$?
+set -e
+echo "accelerator.sh: exit $STATUS after $(( SECONDS - START )) s;" \
+     "wrote $OUT_DIR/train_step_gpu.json and $OUT_DIR/train_step_gpu.md"
+exit $STATUS
