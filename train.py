@@ -11,6 +11,7 @@ import sys
 
 from genimg_jax import config_cli
 from genimg_jax.errors import exit_on_user_error
+from genimg_jax.train import signals
 
 
 def parse_args(argv):
@@ -28,7 +29,8 @@ def main(argv=None):
   config_cli.apply_overrides(config, overrides)
   workdir = args.workdir or os.path.join(
       "runs", f"{args.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-  from genimg_jax.train.loop import train_and_evaluate  # After flag checks: JAX import is slow.
+  with signals.DeferredInterrupt():  # A Ctrl-C during the slow JAX import ends in one line.
+    from genimg_jax.train.loop import train_and_evaluate  # After flag checks: JAX is slow.
 
   final = train_and_evaluate(config, workdir)
   summary = " | ".join(f"{k} {v:.4g}" for k, v in final.items())

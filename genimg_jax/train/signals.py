@@ -37,3 +37,29 @@ class StopRequest:
     for signum, handler in self._previous.items():
       signal.signal(signum, handler)
     return False
+
+
+class DeferredInterrupt:
+  """Context manager around slow imports: a SIGINT inside it is held and re-raised as
+  KeyboardInterrupt on exit. Raised mid-import, it can surface as another error (numpy turns
+  it into an ImportError), which would end in a traceback instead of one line."""
+
+  def __init__(self):
+    self._received = False
+    self._previous = None
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self._received = True
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGINT, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGINT, self._previous)
+    if self._received:
+      raise KeyboardInterrupt
+    return False
