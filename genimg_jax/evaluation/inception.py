@@ -337,10 +337,10 @@ class InceptionFeatures:
   Batches of `batch_size` (the last one zero-padded), so one compilation per image shape.
   """
 
-  def __init__(self, weights_path: str, batch_size: int = 50):
+  def __init__(self, weights_path: str, batch_size: int = 50, params: dict | None = None):
     self.weights_path = weights_path
     self.batch_size = batch_size
-    self.params = load_params(weights_path)
+    self.params = load_params(weights_path) if params is None else params  # Reuse a load.
     self._apply = jax.jit(_features)
 
   def __call__(self, images) -> np.ndarray:
