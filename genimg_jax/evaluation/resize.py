@@ -52,7 +52,7 @@ def bicubic_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 
 def to_uint8_values(images: jax.Array) -> jax.Array:
-  """[0, 1] floats -> the uint8 values a PNG of them holds, as float32: clip(⌊255·x + ½⌋, 0, 255)."""
+  """[0, 1] floats -> the uint8 values a PNG of them holds, as float32: clip(⌊255x + ½⌋)."""
   return jnp.clip(jnp.floor(images.astype(jnp.float32) * 255.0 + 0.5), 0.0, 255.0)
 
 
