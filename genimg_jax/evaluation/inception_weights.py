@@ -46,11 +46,9 @@ def _read_archive(path: str):
 def _layers(root):
   """The Inception `layers` Sequential: root.net.layers (fid-helper) or root.layers (NVIDIA)."""
   for owner in (getattr(root, "net", None), root):
-    if isinstance(owner, torchscript.TorchObject):
-      layers = owner.__dict__.get("state", {}).get("layers") \
-          if isinstance(owner.__dict__.get("state"), dict) else None
-      if isinstance(layers, torchscript.TorchObject):
-        return layers
+    layers = getattr(owner, "layers", None) if isinstance(owner, torchscript.TorchObject) else None
+    if isinstance(layers, torchscript.TorchObject):
+      return layers
   return None
 
 

@@ -98,7 +98,6 @@ _GLOBALS = {
     ("torch.jit._pickle", "build_doublelist"): list,
     ("torch.jit._pickle", "build_boollist"): list,
     ("torch.jit._pickle", "build_tensorlist"): list,
-    ("torch.jit._pickle", "build_intlist"): list,
     ("torch.jit._pickle", "restore_type_tag"): _restore_type_tag,
     ("torch.jit._pickle", "build_tensor_from_id"): _unsupported("build_tensor_from_id"),
 }
