@@ -18,7 +18,7 @@ from genimg_jax import outputs
 from genimg_jax.data import load_dataset
 from genimg_jax.data.device_placement import check_fits_on_device
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
-from genimg_jax.train import compiled, run_config, signals
+from genimg_jax.train import compiled, run_config, signals, workdir_lock
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
@@ -141,9 +141,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   Interrupted after SIGINT/SIGTERM (having saved a checkpoint at the step reached).
   """
   run_config.validate(config)
-  _ensure_workdir(workdir)
-  with signals.StopRequest() as stop:  # From here on, a signal stops after the next dispatch.
-    return _train(config, workdir, stop)
+  with workdir_lock.WorkdirLock(workdir):  # A second run on `workdir` stops here, touching nothing.
+    _ensure_workdir(workdir)
+    with signals.StopRequest() as stop:  # From here on, a signal stops after the next dispatch.
+      return _train(config, workdir, stop)
 
 
 def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
