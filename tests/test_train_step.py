@@ -67,7 +67,7 @@ def _setup(config, data, seed=0):
   init = jax.jit(lambda key: family.init_state(key, len(data["image"]), IMAGE_SHAPE),
                  out_shardings=replicated)
   state = init(jax.random.PRNGKey(seed))
-  device_data = jax.device_put(data, replicated)
+  device_data = compiled.place_data(data["image"], data["label"], mesh)
   return family, state, device_data, compiled.MultiStep(family.train_step, config.batch_size, mesh)
 
 
@@ -237,7 +237,7 @@ def test_one_trace_per_dispatch_length(make_config, mnist_subset):
   replicated = compiled.replicated(mesh)
   state = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE),
                   out_shardings=replicated)(jax.random.PRNGKey(0))
-  data = jax.device_put(mnist_subset, replicated)
+  data = compiled.place_data(mnist_subset["image"], mnist_subset["label"], mesh)
   multi_step = compiled.MultiStep(guarded, config.batch_size, mesh)
   for _ in range(4):  # Fresh states from the previous dispatch must hit the same executable.
     state, _ = multi_step(state, data, 3)

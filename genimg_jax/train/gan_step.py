@@ -14,7 +14,7 @@ import optax
 
 from genimg_jax.losses import gan as gan_losses
 from genimg_jax.models import mlp
-from genimg_jax.train import batching, optim
+from genimg_jax.train import batching, optim, parallel
 
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # Data range each output implies.
 
@@ -42,6 +42,7 @@ class GAN:
   generator_loss: Callable[[jnp.ndarray], jnp.ndarray]
   latent_dim: int
   data_range: tuple[float, float]
+  axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "GAN":
@@ -77,9 +78,12 @@ class GAN:
     real = batching.scale_images(batch["image"], self.data_range)
     batch_size = real.shape[0]
     d_noise_key, d_dropout_key, g_noise_key, g_dropout_key = jax.random.split(key, 4)
+    d_dropout_key, g_dropout_key = (parallel.device_key(k, self.axis_name)  # Per device.
+                                    for k in (d_dropout_key, g_dropout_key))
 
     # D update: L_D on real and fake together (one forward pass over [2B] rows).
-    fake = self.generator.apply(state.g_params, self.sample_latents(d_noise_key, batch_size))
+    fake = self.generator.apply(state.g_params, parallel.normal_rows(
+        d_noise_key, (batch_size, self.latent_dim), self.axis_name))
 
     def d_loss_fn(d_params):
       logits = self.discriminator.apply(d_params, jnp.concatenate([real, fake]),
@@ -89,11 +93,12 @@ class GAN:
 
     (d_loss, (logits_real, logits_fake)), d_grads = jax.value_and_grad(
         d_loss_fn, has_aux=True)(state.d_params)
+    d_grads = parallel.mean_over_devices(d_grads, self.axis_name)
     d_updates, d_opt_state = self.d_tx.update(d_grads, state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, d_updates)
 
     # G update against the updated D, with fresh noise.
-    g_latents = self.sample_latents(g_noise_key, batch_size)
+    g_latents = parallel.normal_rows(g_noise_key, (batch_size, self.latent_dim), self.axis_name)
 
     def g_loss_fn(g_params):
       logits = self.discriminator.apply(d_params, self.generator.apply(g_params, g_latents),
@@ -101,15 +106,16 @@ class GAN:
       return self.generator_loss(logits)
 
     g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.g_params)
+    g_grads = parallel.mean_over_devices(g_grads, self.axis_name)
     g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
 
-    metrics = {
+    metrics = parallel.mean_over_devices({
         "d_loss": d_loss, "g_loss": g_loss,
         "d_real": jnp.mean(jax.nn.sigmoid(logits_real)),  # D(x): mean probability "real".
         "d_fake": jnp.mean(jax.nn.sigmoid(logits_fake)),  # D(G(z)) before the D update.
         "d_grad_norm": optax.tree.norm(d_grads), "g_grad_norm": optax.tree.norm(g_grads),
-    }
+    }, self.axis_name)
     new_state = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state)
     return new_state, metrics

@@ -14,7 +14,7 @@ POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every
                      "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
                      "eval_batch_size", "num_recon")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
-NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta")
+NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "data_shards", "num_processes")
 FRACTION_KEYS = ("discriminator_dropout",)  # Must lie in [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden")
 ADAM_BETA_KEYS = ("adam_b1", "adam_b2")  # Must lie in [0, 1).
@@ -24,10 +24,12 @@ CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "generator_loss": tuple(GENERATOR_LOSSES),
     "likelihood": ("bernoulli", "gaussian"),
     "compute_dtype": ("float32", "bfloat16"),
+    "parallel": ("jit", "pmap"),
 }
 # Keys a resumed run may change: they alter how long or how often, not what is computed.
 RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
-                  "keep_checkpoints", "steps_per_dispatch", "data_dir")
+                  "keep_checkpoints", "steps_per_dispatch", "data_dir", "parallel",
+                  "distributed", "coordinator_address", "num_processes", "process_id")
 
 
 def validate(config) -> None:

@@ -11,7 +11,7 @@ import optax
 
 from genimg_jax.losses import vae as vae_losses
 from genimg_jax.models import mlp
-from genimg_jax.train import batching, optim
+from genimg_jax.train import batching, optim, parallel
 
 DATA_RANGE = (0.0, 1.0)  # Bernoulli / sigmoid-mean likelihoods model pixels in [0, 1].
 
@@ -37,6 +37,7 @@ class VAE:
   likelihood: str
   gaussian_sigma: float
   data_range: tuple[float, float] = DATA_RANGE
+  axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
@@ -70,10 +71,13 @@ class VAE:
   def train_step(self, state: VAEState, batch: dict, key) -> tuple[VAEState, dict]:
     """One Adam step on the loss. batch["image"]: uint8 [B, H, W, C]."""
     images = batching.scale_images(batch["image"], self.data_range)
-    (loss, parts), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, images, key)
+    (loss, parts), grads = jax.value_and_grad(self.loss, has_aux=True)(
+        state.params, images, parallel.device_key(key, self.axis_name))
+    grads = parallel.mean_over_devices(grads, self.axis_name)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}
+    metrics = parallel.mean_over_devices(
+        {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}, self.axis_name)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def eval_step(self, state: VAEState, images_u8: jnp.ndarray, key) -> dict:
