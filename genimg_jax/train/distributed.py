@@ -45,6 +45,9 @@ def check_sizes(config, num_devices: int, num_examples: int) -> int:
   if config.get("data_shards", 0) == 0:
     config.data_shards = jax.process_count()  # Stored resolved: a checkpoint knows its shards.
   shards, batch = config.data_shards, config.batch_size
+  if config.get("parallel", "jit") == "pmap" and jax.process_count() > 1:
+    raise UserError("parallel=pmap runs in one process: use --config.parallel=jit (the "
+                    "default) with --config.distributed=True")
   if batch % num_devices:
     raise UserError(f"batch_size {batch} is not divisible by the {num_devices} devices: set "
                     f"--config.batch_size to a multiple of {num_devices}")
