@@ -22,4 +22,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.keep_checkpoints = 3  # Newest checkpoints kept on disk.
   config.num_grid_samples = 64  # Images in each sample grid (8 × 8).
   config.compute_dtype = "float32"  # "float32" or "bfloat16" matmuls (params stay float32).
+  config.parallel = "jit"  # "jit" (sharded jit, XLA's all-reduce) or "pmap" (lax.pmean).
+  config.data_shards = 0  # Data shards, each epoch-shuffled on its own; 0 ⇒ one per process.
+  config.distributed = False  # Call jax.distributed.initialize() (several hosts / processes).
+  config.coordinator_address = ""  # host:port of process 0; "" ⇒ detect (SLURM, MPI, k8s, TPU).
+  config.num_processes = 0  # Processes in the run; 0 ⇒ detect.
+  config.process_id = -1  # This process's index; -1 ⇒ detect.
   return config

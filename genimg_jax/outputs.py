@@ -176,6 +176,28 @@ class RunWriter:
     self.close()
 
 
+class NullWriter:
+  """RunWriter's (and a text stream's) methods, writing nothing: processes other than 0."""
+
+  def write_scalars(self, step, scalars) -> None:
+    pass
+
+  def write_images(self, step, images) -> None:
+    pass
+
+  def truncate_after(self, step) -> None:
+    pass
+
+  def write(self, text) -> None:
+    pass
+
+  def flush(self) -> None:
+    pass
+
+  def close(self) -> None:
+    pass
+
+
 # ----------------------------------------------------------------------------- progress
 
 

@@ -88,7 +88,7 @@ def test_engine_draws_n_critic_distinct_real_batches_per_step():
                    data_order=jnp.arange(40, dtype=jnp.int32), params={}, opt_state={})
   mesh = compiled.make_mesh()
   multi = compiled.MultiStep(Recorder().train_step, 8, mesh, batches_per_step=5)
-  _, metrics = multi(state, data, 2)
+  _, metrics = multi(state, compiled.place_data(data["image"], data["label"], mesh), 2)
   seen = np.asarray(metrics["label"])  # [K=2, 5, 8]
   assert seen.shape == (2, 5, 8)
   for step in seen:
@@ -143,7 +143,7 @@ def test_conditional_gan_generates_the_asked_class():
   mesh = compiled.make_mesh()
   state = jax.jit(lambda k: family.init_state(k, 128, (28, 28, 1)),
                   out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(0))
-  data = jax.device_put({"image": images, "label": labels}, compiled.replicated(mesh))
+  data = compiled.place_data(images, labels, mesh)
   multi = compiled.MultiStep(family.train_step, config.batch_size, mesh)
   state, _ = multi(state, data, 150)
   z = jax.random.normal(jax.random.PRNGKey(5), (32, config.latent_dim))

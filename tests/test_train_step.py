@@ -69,9 +69,9 @@ def _setup(config, data, seed=0):
   init = jax.jit(lambda key: family.init_state(key, len(data["image"]), image_shape),
                  out_shardings=replicated)
   state = init(jax.random.PRNGKey(seed))
-  device_data = jax.device_put(data, replicated)
+  device_data = compiled.place_data(data["image"], data["label"], mesh)
   multi_step = compiled.MultiStep(family.train_step, config.batch_size, mesh,
-                                  getattr(family, "batches_per_step", 1))
+                                  batches_per_step=getattr(family, "batches_per_step", 1))
   return family, state, device_data, multi_step
 
 
@@ -80,7 +80,7 @@ DETERMINISM_CASES = {  # name → (config maker, pad the 28×28 digits to 32×32
     "vae": (make_tiny_vae_config, False),
     "conv_vae": (make_tiny_conv_vae_config, False),
     "dcgan": (lambda: make_tiny_zoo_config("dcgan"), False),  # BatchNorm in G, dropout in D.
-    "wgan_gp_ema": (lambda: make_tiny_zoo_config("wgan_gp", ema_decay=0.9), True),  # n_critic 5, EMA.
+    "wgan_gp_ema": (lambda: make_tiny_zoo_config("wgan_gp", ema_decay=0.9), True),  # n_critic 5.
 }
 
 
@@ -260,7 +260,7 @@ def test_one_trace_per_dispatch_length(make_config, mnist_subset):
   replicated = compiled.replicated(mesh)
   state = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE),
                   out_shardings=replicated)(jax.random.PRNGKey(0))
-  data = jax.device_put(mnist_subset, replicated)
+  data = compiled.place_data(mnist_subset["image"], mnist_subset["label"], mesh)
   multi_step = compiled.MultiStep(guarded, config.batch_size, mesh)
   for _ in range(4):  # Fresh states from the previous dispatch must hit the same executable.
     state, _ = multi_step(state, data, 3)

@@ -33,12 +33,14 @@ class Generator(nn.Module):
   label_embed_dim: int = 128
   batch_norm_momentum: float = 0.9
   dtype: jnp.dtype = jnp.float32
+  batch_norm_axis_name: str | None = None  # pmap's axis: batch statistics over every device.
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
     side, _, channels = self.image_shape
     bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.batch_norm_momentum,
-                              epsilon=1e-5, dtype=jnp.float32)
+                              epsilon=1e-5, dtype=jnp.float32,
+                              axis_name=self.batch_norm_axis_name)
     if self.num_classes:
       z = conditional.concat_label_embedding(z, labels, self.num_classes, self.label_embed_dim)
     start = 8 * self.width

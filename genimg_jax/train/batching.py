@@ -5,6 +5,8 @@ key and the epoch number), `N // batch_size` batches per epoch, the remainder dr
 lives in the state (`data_order`), so it is checkpointed and a resumed run sees the same batches.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -44,3 +46,58 @@ def next_batch(state, data: dict, batch_size: int):
   indices = jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
   batch = {name: jnp.take(array, indices, axis=0) for name, array in data.items()}
   return state.replace(data_order=order), batch
+
+
+# Sharded draws (the compiled paths): the training split is cut into `num_shards` contiguous
+# shards of `shard_size` examples (the remainder dropped); each epoch visits every shard in its
+# own random order, and the global batch is the concatenation over shards of each shard's next
+# batch_size / num_shards examples. Device d of D holds shard d // (D / num_shards) and draws
+# its batch_size / D rows of that shard's part. One shard (one process) is exactly
+# `next_batch`'s order; with S shards the global batches depend on S only, not on how the
+# devices are spread over processes (so 1 process × 4 devices = 2 processes × 2 devices).
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  """Static sizes of the sharded draw."""
+
+  batch_size: int  # Global batch.
+  num_devices: int  # D: devices of the mesh (every process's).
+  num_shards: int = 1  # S: data shards (normally one per process); D % S == 0.
+  shard_size: int = 0  # N_s: examples per shard.
+
+  @property
+  def rows_per_device(self) -> int:
+    return self.batch_size // self.num_devices
+
+
+def shard_orders(data_base, epoch, layout: Layout) -> jnp.ndarray:
+  """This epoch's visiting order of every shard, flattened: int32 [S * N_s] (shard-local rows)."""
+  epoch_key = jax.random.fold_in(data_base, epoch)
+  if layout.num_shards == 1:
+    return jax.random.permutation(epoch_key, layout.shard_size)  # = next_batch's order.
+  keys = jax.vmap(lambda s: jax.random.fold_in(epoch_key, s))(jnp.arange(layout.num_shards))
+  return jax.vmap(lambda k: jax.random.permutation(k, layout.shard_size))(keys).reshape(-1)
+
+
+def advance_order(state, layout: Layout):
+  """(state with this epoch's order, position of `state.step`'s batch within the epoch)."""
+  steps_per_epoch = layout.shard_size // (layout.batch_size // layout.num_shards)
+  epoch, position = jnp.divmod(state.step, steps_per_epoch)
+  _, data_base = split_run_key(state.rng)
+  order = jax.lax.cond(position == 0, lambda: shard_orders(data_base, epoch, layout),
+                       lambda: state.data_order)
+  return state.replace(data_order=order), position
+
+
+def device_rows(order, position, local_data: dict, device, layout: Layout) -> dict:
+  """Device `device`'s rows of the batch at `position`: [B / D, ...] from its shard's data.
+
+  local_data: this device's shard {"image": uint8 [N_s, H, W, C], "label": int32 [N_s]}.
+  """
+  per_shard = layout.num_devices // layout.num_shards
+  shard, part = jnp.divmod(device, per_shard)
+  start = (shard * layout.shard_size + position * (layout.batch_size // layout.num_shards)
+           + part * layout.rows_per_device)
+  indices = jax.lax.dynamic_slice_in_dim(order, start, layout.rows_per_device)
+  return {name: jnp.take(array, indices, axis=0) for name, array in local_data.items()}

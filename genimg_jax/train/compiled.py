@@ -1,9 +1,17 @@
-"""The compiled update: K training steps per dispatch via `lax.scan`, data parallel via sharding.
+"""The compiled update: K training steps per dispatch via `lax.scan`, data parallel.
 
-`state` is replicated over a 1-D device mesh ("data"), each batch is split along it, and XLA's
-SPMD partitioner inserts the gradient all-reduce. The state buffers are donated. One jitted
-function per distinct K (normally just `steps_per_dispatch`, plus a remainder before a log,
-sample or checkpoint boundary).
+Two paths with one contract, `(state, data, K) -> (state, metrics [K])`, the state donated:
+* `MultiStep` (default, `config.parallel="jit"`): `state` is replicated over a 1-D device mesh
+  ("data"), each device draws its rows of the batch (a `shard_map`), the step sees the global
+  batch and XLA's SPMD partitioner inserts the gradient all-reduce.
+* `PmapMultiStep` (`config.parallel="pmap"`): the same scan under `jax.pmap` over the mesh's
+  devices; the family's step (built with `axis_name=DATA_AXIS`) sees this device's rows and
+  `lax.pmean`s gradients and metrics (train/parallel.py). The state enters unmapped
+  (`in_axes=None`) and leaves unmapped (`out_axes=None`, equal on every device after the
+  pmean), so outside the call it is the same replicated pytree as under jit: checkpoints,
+  samples and saves do not know which path ran.
+Data: `place_data` puts every device's shard on it, a global array [D, N_s, ...] split over
+the mesh's first axis (train/batching.py, "Sharded draws"). One jitted function per distinct K.
 """
 
 import functools
@@ -19,8 +27,8 @@ DATA_AXIS = "data"
 
 
 def make_mesh(devices=None) -> Mesh:
-  """A 1-D mesh over the given (default: all local) devices."""
-  return Mesh(np.asarray(devices if devices is not None else jax.local_devices()), (DATA_AXIS,))
+  """A 1-D mesh over the given (default: every process's) devices."""
+  return Mesh(np.asarray(devices if devices is not None else jax.devices()), (DATA_AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -38,46 +46,106 @@ def step_key(state) -> jnp.ndarray:
   return jax.random.fold_in(step_base, state.step)
 
 
-def stacked_batch_sharded(mesh: Mesh) -> NamedSharding:
-  """[n, B, ...] batches (n real batches per step): the B axis split over the mesh."""
-  return NamedSharding(mesh, P(None, DATA_AXIS))
+def place_data(images: np.ndarray, labels: np.ndarray, mesh: Mesh, num_shards: int = 1) -> dict:
+  """{"image": uint8 [D, N_s, H, W, C], "label": int32 [D, N_s]}: device d holds its shard.
+
+  Shard s is examples [s·N_s, (s+1)·N_s), N_s = N // num_shards; device d of D holds shard
+  d // (D / num_shards). Only this process's devices are written, from its shards' rows (the
+  other rows of `images` may be absent: pass zeros or a view, they are not read).
+  """
+  num_devices, shard_size = mesh.devices.size, len(labels) // num_shards
+  per_shard = num_devices // num_shards
+  placed = {}
+  for name, array in (("image", images), ("label", labels)):
+    blocks = []
+    for index, device in enumerate(mesh.devices.flat):
+      if device.process_index == jax.process_index():
+        start = (index // per_shard) * shard_size
+        blocks.append(jax.device_put(np.asarray(array[None, start:start + shard_size]), device))
+    placed[name] = jax.make_array_from_single_device_arrays(
+        (num_devices, shard_size, *array.shape[1:]), batch_sharded(mesh), blocks)
+  return placed
 
 
 class MultiStep:
-  """`(state, data) -> (state, metrics [K])`: K updates of `train_step` in one compiled call.
+  """`(state, data) -> (state, metrics [K])`: K updates of `train_step` in one jitted call.
 
-  A step consumes `batches_per_step` batches of `batch_size` (e.g. a GAN's n_critic D updates);
-  with more than one, `train_step` gets them stacked as [batches_per_step, batch_size, ...].
+  A step consumes `batches_per_step` batches of `batch_size` (e.g. a GAN's n_critic D updates):
+  the draw takes batches_per_step · batch_size examples and each device splits its rows into
+  [batches_per_step, rows, ...], so `train_step` gets [batches_per_step, batch_size, ...]
+  with the batch axis split over the devices (unstacked [batch_size, ...] when it is 1).
   """
 
-  def __init__(self, train_step, batch_size: int, mesh: Mesh, batches_per_step: int = 1):
+  def __init__(self, train_step, batch_size: int, mesh: Mesh, num_shards: int = 1,
+               batches_per_step: int = 1):
     self._train_step = train_step
     self._batch_size = batch_size
+    self._num_shards = num_shards
     self._batches_per_step = batches_per_step
     self._mesh = mesh
-    self._compiled = {}  # K → jitted function.
+    self._compiled = {}  # K → compiled function.
+
+  def _layout_of(self, data) -> batching.Layout:
+    """The draw's sizes, from placed data [D, N_s, ...] (or, inside pmap, [N_s, ...])."""
+    shard_size = data["label"].shape[-1]
+    return batching.Layout(self._batch_size * self._batches_per_step, self._mesh.devices.size,
+                           self._num_shards, shard_size)
+
+  def _stack(self, rows: dict) -> dict:
+    """This device's rows [n · r, ...] → [n, r, ...] (n = batches_per_step > 1)."""
+    n = self._batches_per_step
+    if n == 1:
+      return rows
+    return jax.tree_util.tree_map(lambda x: x.reshape((n, x.shape[0] // n, *x.shape[1:])), rows)
+
+  def _draw(self, order, position, data):
+    """The global batch [B, ...], split over the mesh: each device gathers its own rows."""
+    def rows(order, position, local):  # local: this device's [1, N_s, ...].
+      device = jax.lax.axis_index(DATA_AXIS)
+      local = jax.tree_util.tree_map(lambda x: x[0], local)
+      return self._stack(batching.device_rows(order, position, local, device,
+                                              self._layout_of(data)))
+
+    batch_axis = P(DATA_AXIS) if self._batches_per_step == 1 else P(None, DATA_AXIS)
+    return jax.shard_map(rows, mesh=self._mesh, in_specs=(P(), P(), P(DATA_AXIS)),
+                         out_specs=batch_axis)(order, position, data)
 
   def _scan(self, state, data, num_steps: int):
-    per_step = self._batches_per_step
-
     def body(state, _):
-      state, batch = batching.next_batch(state, data, self._batch_size * per_step)
-      if per_step > 1:
-        batch = jax.tree_util.tree_map(
-            lambda x: x.reshape((per_step, self._batch_size, *x.shape[1:])), batch)
-        batch = jax.lax.with_sharding_constraint(batch, stacked_batch_sharded(self._mesh))
-      else:
-        batch = jax.lax.with_sharding_constraint(batch, batch_sharded(self._mesh))
-      return self._train_step(state, batch, step_key(state))
+      state, position = batching.advance_order(state, self._layout_of(data))
+      return self._train_step(state, self._draw(state.data_order, position, data),
+                              step_key(state))
 
     return jax.lax.scan(body, state, None, length=num_steps)
 
+  def _compile(self, num_steps: int):
+    return jax.jit(functools.partial(self._scan, num_steps=num_steps), donate_argnums=0)
+
   def function(self, num_steps: int):
-    """The jitted K-step function (compiled on first call for each K)."""
+    """The compiled K-step function (compiled on first call for each K)."""
     if num_steps not in self._compiled:
-      self._compiled[num_steps] = jax.jit(
-          functools.partial(self._scan, num_steps=num_steps), donate_argnums=0)
+      self._compiled[num_steps] = self._compile(num_steps)
     return self._compiled[num_steps]
 
   def __call__(self, state, data, num_steps: int):
     return self.function(num_steps)(state, data)
+
+
+class PmapMultiStep(MultiStep):
+  """The same contract under `jax.pmap`; `train_step` must pmean (family axis_name=DATA_AXIS)."""
+
+  def _scan(self, state, data, num_steps: int):
+    layout = self._layout_of(data)
+
+    def body(state, _):  # Per device; data: this device's shard {[N_s, ...]}.
+      state, position = batching.advance_order(state, layout)
+      batch = self._stack(batching.device_rows(state.data_order, position, data,
+                                               jax.lax.axis_index(DATA_AXIS), layout))
+      return self._train_step(state, batch, step_key(state))
+
+    return jax.lax.scan(body, state, None, length=num_steps)
+
+  def _compile(self, num_steps: int):
+    return jax.pmap(functools.partial(self._scan, num_steps=num_steps), axis_name=DATA_AXIS,
+                    in_axes=(None, 0), out_axes=None, donate_argnums=0,
+                    devices=list(self._mesh.devices.flat))

@@ -22,7 +22,7 @@ import optax
 from genimg_jax import models
 from genimg_jax.errors import UserError
 from genimg_jax.losses import gan as gan_losses
-from genimg_jax.train import batching, conditioning, optim
+from genimg_jax.train import batching, conditioning, optim, parallel
 
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # Data range each output implies.
 
@@ -63,6 +63,7 @@ class GAN:
   gp_weight: float = 0.0  # λ of the WGAN-GP gradient penalty (0: none).
   ema_decay: float = 0.0  # Generator EMA decay (0: no EMA).
   num_classes: int = 0  # > 0: class-conditional G and D.
+  axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "GAN":
@@ -116,6 +117,23 @@ class GAN:
     z = jax.random.normal(key, (labels.shape[0], self.latent_dim), jnp.float32)
     return {"z": z, "label": labels}, cols
 
+  def _train_latents(self, key, num: int):
+    """sample_latents for a training step: under pmap, this device's rows of the global draw
+    (so pmap and jit see the same noise and labels)."""
+    z_key, label_key = jax.random.split(key)
+    z = parallel.normal_rows(z_key, (num, self.latent_dim), self.axis_name)
+    if not self.num_classes:
+      return z
+    return {"z": z, "label": parallel.randint_rows(label_key, num, self.num_classes,
+                                                   self.axis_name)}
+
+  @property
+  def _generator(self) -> nn.Module:
+    """G, with BatchNorm statistics over every device's rows under pmap (as jit computes them)."""
+    if self.axis_name is not None and hasattr(self.generator, "batch_norm_axis_name"):
+      return self.generator.clone(batch_norm_axis_name=self.axis_name)
+    return self.generator
+
   @staticmethod
   def _unpack(latents):
     return (latents["z"], latents["label"]) if isinstance(latents, dict) else (latents, None)
@@ -125,10 +143,10 @@ class GAN:
     z, labels = self._unpack(latents)
     variables = {**params, **stats}
     if train and stats:
-      images, stats = self.generator.apply(variables, z, labels, train=True,
+      images, stats = self._generator.apply(variables, z, labels, train=True,
                                            rngs={"dropout": dropout_key}, mutable=list(stats))
       return images, dict(stats)
-    return self.generator.apply(variables, z, labels, train=train,
+    return self._generator.apply(variables, z, labels, train=train,
                                 rngs={"dropout": dropout_key} if train else {}), stats
 
   def _discriminate(self, params, stats, images, labels, dropout_key):
@@ -148,7 +166,10 @@ class GAN:
     real_labels = real_batch.get("label")
     batch_size = real.shape[0]
     noise_key, g_drop_key, d_drop_key, gp_key = jax.random.split(key, 4)
-    latents = self.sample_latents(noise_key, batch_size)
+    # In-module randomness (dropout) and α: one stream per device under pmap.
+    g_drop_key, d_drop_key, gp_key = (parallel.device_key(k, self.axis_name)
+                                      for k in (g_drop_key, d_drop_key, gp_key))
+    latents = self._train_latents(noise_key, batch_size)
     fake, g_stats = self._generate(g_params, g_stats, latents, True, g_drop_key)
     fake = jax.lax.stop_gradient(fake)
     _, fake_labels = self._unpack(latents)
@@ -168,6 +189,7 @@ class GAN:
 
     (d_loss, (d_stats, logits_real, logits_fake, penalty)), grads = jax.value_and_grad(
         d_loss_fn, has_aux=True)(d_params)
+    grads = parallel.mean_over_devices(grads, self.axis_name)
     updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     metrics = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads),
@@ -193,7 +215,9 @@ class GAN:
 
     # G update against the updated D, with fresh noise (and labels).
     noise_key, g_drop_key, d_drop_key = jax.random.split(g_key, 3)
-    latents = self.sample_latents(noise_key, batch["image"].shape[1])
+    g_drop_key, d_drop_key = (parallel.device_key(k, self.axis_name)
+                              for k in (g_drop_key, d_drop_key))
+    latents = self._train_latents(noise_key, batch["image"].shape[1])
     _, labels = self._unpack(latents)
 
     def g_loss_fn(g_params):
@@ -202,6 +226,7 @@ class GAN:
       return self.loss.generator(logits), stats
 
     (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+    g_grads = parallel.mean_over_devices(g_grads, self.axis_name)
     g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
     g_ema = (optim.ema_update(state.g_ema, g_params, self.ema_decay)
@@ -209,6 +234,7 @@ class GAN:
 
     metrics = {name: jnp.mean(values) for name, values in d_metrics.items()}
     metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    metrics = parallel.mean_over_devices(metrics, self.axis_name)
     new_state = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state,
                               g_stats=g_stats, d_stats=d_stats, g_ema=g_ema)

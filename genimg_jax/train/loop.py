@@ -5,6 +5,7 @@ dispatches → outputs (metrics, PNGs, checkpoints). Metrics of a log interval a
 the device once, after the next dispatch has been queued, so the host never stalls the device.
 """
 
+import dataclasses
 import os
 import signal
 import time
@@ -18,7 +19,7 @@ from genimg_jax import outputs
 from genimg_jax.data import load_dataset
 from genimg_jax.data.device_placement import check_fits_on_device
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
-from genimg_jax.train import compiled, run_config, signals
+from genimg_jax.train import compiled, distributed, run_config, signals
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
@@ -60,21 +61,25 @@ class Run:
     self.image_shape = self.train_data.image_shape
     self.family = build_family(config, self.image_shape, self.train_data.num_classes)
     self.mesh = compiled.make_mesh()
-    num_devices = self.mesh.devices.size
-    if config.batch_size % num_devices:
-      raise UserError(f"batch_size {config.batch_size} is not divisible by the {num_devices} "
-                      f"devices: set --config.batch_size to a multiple of {num_devices}")
+    self.num_shards = distributed.check_sizes(config, self.mesh.devices.size,
+                                              len(self.train_data.images))
+    self.num_ordered = len(self.train_data.images) // self.num_shards * self.num_shards
     per_step = config.batch_size * getattr(self.family, "batches_per_step", 1)
-    if len(self.train_data.images) < per_step:
+    if self.num_ordered // self.num_shards < per_step // self.num_shards:
       raise UserError(f"data set {config.dataset} has {len(self.train_data.images)} training "
                       f"images, fewer than the {per_step} one step uses: lower the batch size")
     self.replicated = compiled.replicated(self.mesh)
-    self.multi_step = compiled.MultiStep(self.family.train_step, config.batch_size, self.mesh,
-                                         getattr(self.family, "batches_per_step", 1))
+    if config.get("parallel", "jit") == "pmap":  # The step pmeans over the device axis.
+      step = dataclasses.replace(self.family, axis_name=compiled.DATA_AXIS).train_step
+      kind = compiled.PmapMultiStep
+    else:
+      step, kind = self.family.train_step, compiled.MultiStep
+    self.multi_step = kind(step, config.batch_size, self.mesh, self.num_shards,
+                           getattr(self.family, "batches_per_step", 1))
     root = jax.random.PRNGKey(config.seed)
     self.run_key, grid_key, self.eval_key = jax.random.split(root, 3)
-    self.grid_latents, self.grid_columns = self.family.grid_latents(grid_key,
-                                                                    config.num_grid_samples)
+    latents, self.grid_columns = self.family.grid_latents(grid_key, config.num_grid_samples)
+    self.grid_latents = jax.tree_util.tree_map(np.asarray, latents)  # Host: every process.
     self.generate = jax.jit(self.family.generate)
     self.checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
     self._test_data = None
@@ -85,8 +90,7 @@ class Run:
 
   def init_state(self):
     """Fresh state, or the latest checkpoint's; built by eval_shape then one jit (big_vision)."""
-    num_examples = len(self.train_data.images)
-    init = lambda key: self.family.init_state(key, num_examples, self.image_shape)
+    init = lambda key: self.family.init_state(key, self.num_ordered, self.image_shape)
     abstract = jax.eval_shape(init, self.run_key)
     latest = self.checkpointer.latest_step()
     if latest is None:
@@ -102,13 +106,12 @@ class Run:
     return self._test_data
 
   def device_data(self) -> dict:
-    """The training split on every device (replicated), checked to fit first."""
-    nbytes = self.train_data.images.nbytes + self.train_data.labels.nbytes
-    for device in self.mesh.devices.flat:
+    """Each device's shard of the training split (compiled.place_data), checked to fit first."""
+    nbytes = (self.train_data.images.nbytes + self.train_data.labels.nbytes) // self.num_shards
+    for device in self.mesh.local_devices:
       check_fits_on_device(nbytes, device)
-    images = jax.device_put(self.train_data.images, self.replicated)
-    labels = jax.device_put(self.train_data.labels, self.replicated)
-    return {"image": images, "label": labels}
+    return compiled.place_data(self.train_data.images, self.train_data.labels, self.mesh,
+                               self.num_shards)
 
   def save(self, state) -> None:
     """Checkpoints `state`, unless any of its numbers is NaN/Inf (then NonFiniteError)."""
@@ -116,17 +119,20 @@ class Run:
     if not bool(self.all_finite(state)):
       _raise_nonfinite(NonFinite(step, "the parameters or optimiser state", float("nan")), self)
     self.checkpointer.save(step, state, run_config.run_info(
-        self.config, self.image_shape, len(self.train_data.images), self.train_data.num_classes))
+        self.config, self.image_shape, self.num_ordered, self.train_data.num_classes))
 
   def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
-    images = np.asarray(self.generate(state, self.grid_latents))
-    path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"),
-                                   self.grid_columns)
-    writer.write_images(step, {"samples": outputs.image_grid(images, self.grid_columns)})
+    images = np.asarray(self.generate(state, self.grid_latents))  # Every process: collective.
     if hasattr(self.family, "reconstruct"):
       originals = self.test_data().images[: self.config.num_recon]
       labels = self.test_data().labels[: self.config.num_recon]
       recon = np.asarray(self.reconstruct(state, originals, labels))
+    if not distributed.is_writer():
+      return ""
+    path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"),
+                                   self.grid_columns)
+    writer.write_images(step, {"samples": outputs.image_grid(images, self.grid_columns)})
+    if hasattr(self.family, "reconstruct"):
       pairs = np.concatenate([originals / 255.0, recon], axis=2)  # Original | reconstruction.
       outputs.save_image_grid(pairs, os.path.join(self.workdir, f"reconstructions_{step}.png"))
       writer.write_images(step, {"reconstructions": outputs.image_grid(pairs)})
@@ -148,20 +154,25 @@ def train_and_evaluate(config, workdir: str) -> dict:
   Interrupted after SIGINT/SIGTERM (having saved a checkpoint at the step reached).
   """
   run_config.validate(config)
-  _ensure_workdir(workdir)
-  with signals.StopRequest() as stop:  # From here on, a signal stops after the next dispatch.
-    return _train(config, workdir, stop)
+  distributed.initialize(config)
+  with distributed.workdir_held(workdir):  # A second run stops here, touching nothing.
+    if distributed.is_writer():
+      _ensure_workdir(workdir)
+    with signals.StopRequest() as stop:  # From here on, a signal stops after the next dispatch.
+      return _train(config, workdir, stop)
 
 
 def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
   run = Run(config, workdir)
   state = run.init_state()  # Refuses a checkpoint of another config before anything is written.
-  outputs.write_config(workdir, config.to_dict())
+  writer = outputs.RunWriter(workdir) if distributed.is_writer() else outputs.NullWriter()
+  if distributed.is_writer():
+    outputs.write_config(workdir, config.to_dict())
   step = int(state.step)
   data = run.device_data()
-  writer = outputs.RunWriter(workdir)
   writer.truncate_after(step)
-  progress = outputs.Progress(config.num_steps, initial_step=step)
+  progress = outputs.Progress(config.num_steps, initial_step=step,
+                              stream=None if distributed.is_writer() else outputs.NullWriter())
   metrics, final, last_report = IntervalMetrics(), {}, (step, time.perf_counter())
 
   def report():

@@ -19,7 +19,8 @@ POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every
                      "generator_width", "discriminator_width", "label_embed_dim",
                      "num_importance_samples")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
-NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight", "image_size")
+NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight", "image_size", "data_shards",
+                     "num_processes")
 FRACTION_KEYS = ("discriminator_dropout", "ema_decay", "batch_norm_momentum")  # In [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden",
               "discriminator_channels", "conv_channels")
@@ -32,10 +33,12 @@ CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "likelihood": ("bernoulli", "gaussian"),
     "objective": OBJECTIVES,
     "compute_dtype": ("float32", "bfloat16"),
+    "parallel": ("jit", "pmap"),
 }
 # Keys a resumed run may change: they alter how long or how often, not what is computed.
 RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
-                  "keep_checkpoints", "steps_per_dispatch", "data_dir")
+                  "keep_checkpoints", "steps_per_dispatch", "data_dir", "parallel",
+                  "distributed", "coordinator_address", "num_processes", "process_id")
 
 
 def validate(config) -> None:

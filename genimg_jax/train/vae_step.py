@@ -19,7 +19,7 @@ import optax
 from genimg_jax import models
 from genimg_jax.errors import UserError
 from genimg_jax.losses import vae as vae_losses
-from genimg_jax.train import batching, conditioning, optim
+from genimg_jax.train import batching, conditioning, optim, parallel
 
 DATA_RANGE = (0.0, 1.0)  # Bernoulli / sigmoid-mean likelihoods model pixels in [0, 1].
 OBJECTIVES = ("elbo", "iwae")
@@ -73,6 +73,7 @@ class VAE:
   num_importance_samples: int = 1  # k of the IWAE objective.
   num_classes: int = 0  # > 0: class-conditional; labels go into encoder and decoder.
   data_range: tuple[float, float] = DATA_RANGE
+  axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
@@ -136,10 +137,12 @@ class VAE:
     images = batching.scale_images(batch["image"], self.data_range)
     labels = batch["label"] if self.num_classes > 0 else None
     (loss, parts), grads = jax.value_and_grad(self.loss, has_aux=True)(
-        state.params, images, labels, key)
+        state.params, images, labels, parallel.device_key(key, self.axis_name))
+    grads = parallel.mean_over_devices(grads, self.axis_name)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}
+    metrics = parallel.mean_over_devices(
+        {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}, self.axis_name)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   # --------------------------------------------------------------------------- sampling
