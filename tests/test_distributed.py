@@ -21,7 +21,7 @@ import pytest
 
 from tests.reliability_support import Child, checkpoint_steps, state_leaves, train
 
-TIMEOUT_S = 300
+TIMEOUT_S = 600  # Per child; generous: two JAX start-ups and compiles on a loaded machine.
 ARGS = ["--model", "gan", "--config.generator_hidden=(32,16)",
         "--config.discriminator_hidden=(32,16)", "--config.latent_dim=8",
         "--config.batch_size=8", "--config.num_grid_samples=4", "--config.log_every=2",
