@@ -157,7 +157,7 @@ class VAE:
 
   def grid_latents(self, key, num: int):
     """(latents, cols) for a sample grid: unconditional (z [num, L], None); conditional
-    one row per class, cols = num // classes images each ((latents, cols))."""
+    ({"z", "label"}, cols): one row per class, cols = num // classes images in each row."""
     if self.num_classes <= 0:
       return self.sample_latents(key, num), None
     labels, cols = conditioning.grid_labels(num, self.num_classes)
