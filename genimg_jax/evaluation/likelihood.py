@@ -62,10 +62,15 @@ def bits_per_dim(nll_nats: float, image_shape) -> float:
 
 
 def likelihood_report(log_weights_fn: LogWeightsFn, images: np.ndarray, key, num_samples: int,
-                      batch_size: int = 100, chunk: int = 500) -> dict[str, float]:
-  """Test-set means: IWAE NLL −L_k and −ELBO in nats per image and bits/dim, and k."""
+                      batch_size: int = 100, chunk: int = 500,
+                      image_shape=None) -> dict[str, float]:
+  """Test-set means: IWAE NLL −L_k and −ELBO in nats per image and bits/dim, and k.
+
+  `images` may be anything the function batches over (e.g. indices into the test set); then
+  pass `image_shape` for bits/dim.
+  """
   bound, elbo = importance_bounds(log_weights_fn, images, key, num_samples, batch_size, chunk)
-  shape = images.shape[1:]
+  shape = images.shape[1:] if image_shape is None else image_shape
   nll, neg_elbo = -float(np.mean(bound)), -float(np.mean(elbo))
   return {"iwae_k": num_samples, "iwae_nll": nll, "iwae_bits_per_dim": bits_per_dim(nll, shape),
           "iwae_neg_elbo": neg_elbo, "iwae_neg_elbo_bits_per_dim": bits_per_dim(neg_elbo, shape)}

@@ -12,9 +12,9 @@ from genimg_jax.train.gan_step import OUTPUT_RANGES
 # Keys checked when present in a config (model configs add their own keys).
 POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every", "sample_every",
                      "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
-                     "eval_batch_size", "num_recon")
-POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
-NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta")
+                     "eval_batch_size", "num_recon", "eval_num_samples")
+POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma", "eval_classifier_epochs")
+NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "eval_every")
 FRACTION_KEYS = ("discriminator_dropout",)  # Must lie in [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden")
 ADAM_BETA_KEYS = ("adam_b1", "adam_b2")  # Must lie in [0, 1).
@@ -24,10 +24,14 @@ CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "generator_loss": tuple(GENERATOR_LOSSES),
     "likelihood": ("bernoulli", "gaussian"),
     "compute_dtype": ("float32", "bfloat16"),
+    "eval_space": ("classifier", "inception"),
 }
-# Keys a resumed run may change: they alter how long or how often, not what is computed.
+# Keys a resumed run may change: they alter how long or how often, not what is computed
+# (evaluation settings change what is measured, never the training state).
 RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
-                  "keep_checkpoints", "steps_per_dispatch", "data_dir")
+                  "keep_checkpoints", "steps_per_dispatch", "data_dir", "eval_every",
+                  "eval_num_samples", "eval_space", "eval_cache_dir", "eval_classifier_epochs",
+                  "inception_weights")
 
 
 def validate(config) -> None:
@@ -51,6 +55,9 @@ def validate(config) -> None:
   for key, allowed in CHOICES.items():
     if key in config and config[key] not in allowed:
       raise UserError(f"config.{key}={config[key]!r} is not one of: {', '.join(allowed)}")
+  if config.get("eval_space") == "inception" and not config.get("inception_weights"):
+    raise UserError("config.eval_space='inception' needs --config.inception_weights=PATH (a "
+                    "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
   try:
     get_activation(config.activation)
   except ValueError as e:
