@@ -25,7 +25,7 @@ from genimg_jax.errors import UserError
 
 # Settings that define a classifier; their hash names the cache file.
 DEFAULT_SETTINGS = dict(channels=(16, 32), kernels=(5, 3), features=128, epochs=3.0, batch_size=128,
-                        learning_rate=2e-3, shift=2, seed=0, version=1)
+                        learning_rate=2e-3, shift=0, pool=False, dropout=0.0, seed=0, version=1)
 
 
 class CNN(nn.Module):
@@ -35,14 +35,25 @@ class CNN(nn.Module):
   kernels: tuple
   features: int
   num_classes: int
+  pool: bool = False  # Stride-1 convolutions each followed by 2×2 max-pooling (else stride 2).
+  dropout: float = 0.0  # On the features, in training only.
 
   @nn.compact
-  def __call__(self, images):
+  def __call__(self, images, train: bool = False):
     x = images - 0.5
     for width, size in zip(self.channels, self.kernels):
-      x = nn.relu(nn.Conv(width, (size, size), strides=(2, 2))(x))
+      if self.pool:
+        x = nn.max_pool(nn.relu(nn.Conv(width, (size, size))(x)), (2, 2), strides=(2, 2))
+      else:
+        x = nn.relu(nn.Conv(width, (size, size), strides=(2, 2))(x))
     features = nn.relu(nn.Dense(self.features)(x.reshape((x.shape[0], -1))))
-    return nn.Dense(self.num_classes)(features), features
+    dropped = nn.Dropout(self.dropout, deterministic=not train)(features)
+    return nn.Dense(self.num_classes)(dropped), features
+
+
+def _module(settings: dict, num_classes: int) -> CNN:
+  return CNN(tuple(settings["channels"]), tuple(settings["kernels"]), settings["features"],
+             num_classes, settings["pool"], settings["dropout"])
 
 
 def settings_hash(settings: dict) -> str:
@@ -107,7 +118,7 @@ def train(train_images, train_labels, test_images, test_labels, num_classes: int
   shifts (augmentation by up to `shift` pixels).
   """
   s = settings
-  module = CNN(tuple(s["channels"]), tuple(s["kernels"]), s["features"], num_classes)
+  module = _module(s, num_classes)
   steps_per_epoch = max(len(train_images) // s["batch_size"], 1)
   num_steps = max(int(round(s["epochs"] * steps_per_epoch)), 1)
   tx = optax.adam(optax.cosine_decay_schedule(s["learning_rate"], num_steps))
@@ -122,7 +133,7 @@ def train(train_images, train_labels, test_images, test_labels, num_classes: int
     x = _random_shift(images[index].astype(jnp.float32) / 255.0, key, s["shift"])
 
     def loss_fn(p):
-      logits, _ = module.apply(p, x)
+      logits, _ = module.apply(p, x, train=True, rngs={"dropout": jax.random.fold_in(key, 1)})
       return optax.softmax_cross_entropy_with_integer_labels(logits, labels[index]).mean()
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
@@ -212,6 +223,5 @@ def get_classifier(dataset: str, cache_dir: str, data_dir: str | None = None,
     params, accuracy, num_classes = _load(path, settings)
   except (OSError, ValueError, KeyError):  # Absent, from other settings, or unreadable: train.
     params, accuracy, num_classes = _train_and_cache(dataset, path, data_dir, settings, data)
-  module = CNN(tuple(settings["channels"]), tuple(settings["kernels"]), settings["features"],
-               num_classes)
+  module = _module(settings, num_classes)
   return Classifier(module, params, accuracy, f"{dataset}-{settings_hash(settings)}")
