@@ -110,10 +110,10 @@ def test_vae_runs_keep_the_best_test_neg_elbo(tmp_path, cache_dir):
   assert ("iwae_nll" in record) == hasattr(VAE, "log_importance_weights")
 
 
-EVAL_FLAGS = ["--config.eval_every=100", "--config.eval_num_samples=40",
+EVAL_FLAGS = ["--config.eval_every=50", "--config.eval_num_samples=40",
               "--config.eval_classifier_epochs=0.02", "--config.batch_size=8",
               "--config.sample_every=100000", "--config.num_grid_samples=4",
-              "--config.num_steps=400", "--config.checkpoint_every=20", "--config.log_every=10",
+              "--config.num_steps=200", "--config.checkpoint_every=20", "--config.log_every=10",
               "--config.keep_checkpoints=2"]
 
 
@@ -127,7 +127,7 @@ def test_kill9_and_resume_with_evaluation_is_bit_identical_with_the_same_best(en
   assert done.returncode == 0, done.describe()
   workdir = str(tmp_path / "killed")
   child = Child(args + ["--workdir", workdir], env)
-  child.wait_for(lambda: any(s >= 200 for s in checkpoint_steps(workdir)), interval=0.002)
+  child.wait_for(lambda: any(s >= 100 for s in checkpoint_steps(workdir)), interval=0.002)
   child.proc.send_signal(signal.SIGKILL)
   killed = child.finish()
   assert killed.returncode == -signal.SIGKILL, "the run ended before the kill: " + killed.describe()
@@ -135,15 +135,14 @@ def test_kill9_and_resume_with_evaluation_is_bit_identical_with_the_same_best(en
   assert restarted.returncode == 0, restarted.describe()
   leaves, step = state_leaves(workdir)
   expected, _ = state_leaves(reference)
-  assert step == 400
+  assert step == 200
   assert_bit_identical(leaves, expected, "after kill -9 and resume with eval_every")
   bests = []
   for folder in (reference, workdir):
     checkpointer = ckpt.Checkpointer(folder, keep=2)
     bests.append(checkpointer.best_step())
     checkpointer.close()
-  assert bests[0] == bests[1] and bests[0] in (100, 200, 300, 400)
-  assert _eval_lines(workdir) == [
-      {k: v for k, v in r.items()} for r in _eval_lines(reference)]
+  assert bests[0] == bests[1] and bests[0] in (50, 100, 150, 200)
+  assert _eval_lines(workdir) == _eval_lines(reference)  # The same scores at the same steps.
   best_leaves, _ = state_leaves(workdir, "best")
   assert_bit_identical(best_leaves, state_leaves(reference, "best")[0], "best checkpoint")

@@ -1,8 +1,10 @@
 """The project's own feature space: a small CNN classifier trained on a data set's train split.
 
 Conv 16 5×5 stride 2 → ReLU → Conv 32 3×3 stride 2 → ReLU → Dense 128 → ReLU (the 128-d
-features) → Dense classes (logits): ~0.5 M multiply-adds per 28×28 image, so a few epochs
-of MNIST train in a minute or two on two CPU cores. Adam with a cosine-decayed step size,
+features) → Dense classes (logits): ~0.5 M multiply-adds per 28×28 image, so six epochs
+of MNIST train in a few minutes on two CPU cores. Options (off by default, each measured below
+98.97 % on MNIST at this budget): max-pooling instead of strides, dropout, BatchNorm, random
+shifts. Adam with a cosine-decayed step size,
 cross-entropy, a fixed seed: training is deterministic, and the weights (with their test
 accuracy and the hash of the settings) are cached in `<cache_dir>/classifier/` as .npz.
 """
@@ -24,8 +26,9 @@ from genimg_jax import outputs
 from genimg_jax.errors import UserError
 
 # Settings that define a classifier; their hash names the cache file.
-DEFAULT_SETTINGS = dict(channels=(16, 32), kernels=(5, 3), features=128, epochs=3.0, batch_size=128,
-                        learning_rate=2e-3, shift=0, pool=False, dropout=0.0, seed=0, version=1)
+DEFAULT_SETTINGS = dict(channels=(16, 32), kernels=(5, 3), features=128, epochs=6.0, batch_size=128,
+                        learning_rate=2e-3, shift=0, pool=False, dropout=0.0, batch_norm=False, seed=0,
+                        version=1)
 
 
 class CNN(nn.Module):
@@ -37,15 +40,19 @@ class CNN(nn.Module):
   num_classes: int
   pool: bool = False  # Stride-1 convolutions each followed by 2×2 max-pooling (else stride 2).
   dropout: float = 0.0  # On the features, in training only.
+  batch_norm: bool = False  # BatchNorm after each convolution (running averages at test time).
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     x = images - 0.5
     for width, size in zip(self.channels, self.kernels):
+      x = nn.Conv(width, (size, size), strides=(1, 1) if self.pool else (2, 2),
+                  use_bias=not self.batch_norm)(x)
+      if self.batch_norm:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+      x = nn.relu(x)
       if self.pool:
-        x = nn.max_pool(nn.relu(nn.Conv(width, (size, size))(x)), (2, 2), strides=(2, 2))
-      else:
-        x = nn.relu(nn.Conv(width, (size, size), strides=(2, 2))(x))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
     features = nn.relu(nn.Dense(self.features)(x.reshape((x.shape[0], -1))))
     dropped = nn.Dropout(self.dropout, deterministic=not train)(features)
     return nn.Dense(self.num_classes)(dropped), features
@@ -53,7 +60,7 @@ class CNN(nn.Module):
 
 def _module(settings: dict, num_classes: int) -> CNN:
   return CNN(tuple(settings["channels"]), tuple(settings["kernels"]), settings["features"],
-             num_classes, settings["pool"], settings["dropout"])
+             num_classes, settings["pool"], settings["dropout"], settings["batch_norm"])
 
 
 def settings_hash(settings: dict) -> str:
@@ -123,22 +130,27 @@ def train(train_images, train_labels, test_images, test_labels, num_classes: int
   num_steps = max(int(round(s["epochs"] * steps_per_epoch)), 1)
   tx = optax.adam(optax.cosine_decay_schedule(s["learning_rate"], num_steps))
   key = jax.random.PRNGKey(s["seed"])
-  params = module.init(jax.random.fold_in(key, 0), jnp.zeros((1, *train_images.shape[1:])))
+  variables = module.init(jax.random.fold_in(key, 0), jnp.zeros((1, *train_images.shape[1:])))
+  params = variables["params"]
+  stats = variables.get("batch_stats", {})  # BatchNorm running averages (empty without BN).
   opt_state = tx.init(params)
   images = jnp.asarray(train_images)
   labels = jnp.asarray(train_labels)
 
   @jax.jit
-  def step(params, opt_state, index, key):
+  def step(params, stats, opt_state, index, key):
     x = _random_shift(images[index].astype(jnp.float32) / 255.0, key, s["shift"])
 
     def loss_fn(p):
-      logits, _ = module.apply(p, x, train=True, rngs={"dropout": jax.random.fold_in(key, 1)})
-      return optax.softmax_cross_entropy_with_integer_labels(logits, labels[index]).mean()
+      (logits, _), new = module.apply({"params": p, "batch_stats": stats}, x, train=True,
+                                      rngs={"dropout": jax.random.fold_in(key, 1)},
+                                      mutable=["batch_stats"])
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels[index]).mean()
+      return loss, new.get("batch_stats", {})
 
-    loss, grads = jax.value_and_grad(loss_fn)(params)
+    (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
+    return optax.apply_updates(params, updates), stats, opt_state, loss
 
   shift_key = jax.random.split(key)[1]  # Apart from the init / permutation keys fold_in(key, e).
   progress = outputs.Progress(num_steps, stream=stream or sys.stderr)
@@ -149,12 +161,14 @@ def train(train_images, train_labels, test_images, test_labels, num_classes: int
       order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch + 1),
                                                 len(train_images)))
     index = order[pos * s["batch_size"]:(pos + 1) * s["batch_size"]]
-    params, opt_state, loss = step(params, opt_state, index, jax.random.fold_in(shift_key, i))
+    params, stats, opt_state, loss = step(params, stats, opt_state, index,
+                                          jax.random.fold_in(shift_key, i))
     if (i + 1) % 100 == 0 or i + 1 == num_steps:
       progress.update(i + 1, {"classifier_loss": float(loss)},
                       (i + 1) / max(time.perf_counter() - start, 1e-9))
   progress.close()
-  return params, _accuracy(module, params, test_images, test_labels)
+  variables = {"params": params, **({"batch_stats": stats} if stats else {})}
+  return variables, _accuracy(module, variables, test_images, test_labels)
 
 
 def cache_path(cache_dir: str, dataset: str, settings: dict) -> str:

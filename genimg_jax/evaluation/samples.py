@@ -17,18 +17,25 @@ PRECISION_RECALL_K = 3  # Kynkäänniemi et al. 2019.
 DENSITY_COVERAGE_K = 5  # Naeem et al. 2020.
 
 
-def draw_samples(family, state, num: int, key, batch_size: int = 500):
-  """(images float32 [num, H, W, C] in [0, 1], labels int [num] or None) from the prior;
-  batch i uses fold_in(key, i). Conditional families' latents are {"z", "label"} dicts."""
+def make_sampler(family, batch_size: int):
+  """jit(state, key) → (images [batch_size, H, W, C] in [0, 1], labels [batch_size] or None).
+
+  Conditional families' latents are {"z", "label"} dicts; their labels come back too."""
   def sample(state, key):
     latents = family.sample_latents(key, batch_size)
     labels = latents["label"] if isinstance(latents, dict) else None
     return family.generate(state, latents), labels
 
-  sample = jax.jit(sample)
+  return jax.jit(sample)
+
+
+def draw_samples(family, state, num: int, key, batch_size: int = 500, sampler=None):
+  """(images float32 [num, H, W, C] in [0, 1], labels int [num] or None) from the prior;
+  batch i uses fold_in(key, i). Pass `sampler` (make_sampler) to reuse its compilation."""
+  sampler = sampler or make_sampler(family, batch_size)
   images, labels = [], []
   for i in range(-(-num // batch_size)):
-    batch_images, batch_labels = sample(state, jax.random.fold_in(key, i))
+    batch_images, batch_labels = sampler(state, jax.random.fold_in(key, i))
     images.append(np.asarray(batch_images, np.float32))
     if batch_labels is not None:
       labels.append(np.asarray(batch_labels))

@@ -23,6 +23,8 @@ class TrainingEvaluator:
     self.key = jax.random.split(eval_key)[1]
     self.test_data_fn = test_data_fn
     self._scorer = None  # Built on first use: it may train the classifier (once per cache).
+    self.batch_size = min(500, config.eval_num_samples)
+    self.sampler = samples_lib.make_sampler(family, self.batch_size)  # Compiled once per run.
 
   def scorer(self) -> samples_lib.SampleScorer:
     if self._scorer is None:
@@ -32,7 +34,7 @@ class TrainingEvaluator:
 
   def __call__(self, state, vae_metrics: dict | None = None) -> tuple[dict, float]:
     images, labels = samples_lib.draw_samples(self.family, state, self.config.eval_num_samples,
-                                              self.key)
+                                              self.key, self.batch_size, self.sampler)
     scalars = {PREFIX + k: v for k, v in self.scorer()(images, labels).items()}
     if vae_metrics is not None:
       scalars.update({PREFIX + k: v for k, v in vae_metrics.items()})
