@@ -109,7 +109,8 @@ def main(argv=None):
                     f"{args.iwae_k}")
   result = evaluate(args.workdir, args.num, parse_step(args.step), args.space, args.iwae_k,
                     args.seed, args.cache_dir, args.inception_weights, not args.no_interpolations)
-  line = json.dumps(result, allow_nan=True)
+  line = json.dumps({k: outputs._json_number(v) if isinstance(v, float) else v  # NaN → "nan".
+                     for k, v in result.items()}, allow_nan=False)
   try:
     with open(os.path.join(args.workdir, EVAL_FILE), "a", encoding="utf-8") as f:
       f.write(line + "\n")
