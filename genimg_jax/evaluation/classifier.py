@@ -92,7 +92,9 @@ class Classifier:
 
   def probabilities(self, images: np.ndarray) -> np.ndarray:
     """p(y|x) [N, classes] (softmax of the logits)."""
-    return np.asarray(jax.nn.softmax(self._outputs(images, 0).astype(np.float64), axis=-1))
+    logits = self._outputs(images, 0).astype(np.float64)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))  # Softmax in float64 (numpy).
+    return e / e.sum(axis=1, keepdims=True)
 
   @property
   def name(self) -> str:
