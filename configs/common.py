@@ -21,6 +21,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every = 1_000  # Steps between Orbax checkpoints (and one at the end).
   config.keep_checkpoints = 3  # Newest checkpoints kept on disk.
   config.num_grid_samples = 64  # Images in each sample grid (8 × 8).
+  config.eval_every = 0  # Steps between evaluations that keep the best checkpoint (0 = off).
+  config.eval_num_samples = 10_000  # Generated images per evaluation (FID is stated at this count).
+  config.eval_space = "classifier"  # Features of FID/KID/precision: "classifier" or "inception".
+  config.eval_cache_dir = ""  # Classifier + reference features; "" ⇒ $GENIMG_CACHE_DIR or ~/.cache.
+  config.eval_classifier_epochs = 6.0  # Epochs of the feature classifier (part of its cache key).
+  config.inception_weights = ""  # TorchScript Inception-v3 (2015-12-05) file for eval_space inception.
   config.compute_dtype = "float32"  # "float32" or "bfloat16" matmuls (params stay float32).
   config.parallel = "jit"  # "jit" (sharded jit, XLA's all-reduce) or "pmap" (lax.pmean).
   config.data_shards = 0  # Data shards, each epoch-shuffled on its own; 0 ⇒ one per process.

@@ -4,26 +4,45 @@ Each checkpoint holds the whole state pytree (params, optimiser states, step, ke
 and a small JSON record of the run (model family, config fingerprint). Orbax writes to a
 temporary folder and renames it when complete, so a crash mid-save never leaves a checkpoint
 that looks whole.
+
+Checkpoints saved with an evaluation score (FID for GANs, test −ELBO for VAEs; lower is better)
+carry it in Orbax's per-checkpoint metrics; the newest `keep` checkpoints are kept, and so is
+the best-scored one. Orbax reads the scores back from disk when a manager opens the folder,
+so a resumed run keeps tracking the same best.
 """
 
 import contextlib
 import os
 
 import jax
+import math
+
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as ocp_managers
 
 from genimg_jax.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
+SCORE = "score"  # Key of the evaluation score in a checkpoint's metrics (lower is better).
+
+
+def _score(metrics) -> float:
+  return float(metrics[SCORE])
 
 
 class Checkpointer:
-  """Save / restore the latest (or a given) step; keeps the newest `keep` checkpoints."""
+  """Save / restore the latest, best or a given step; keeps the newest `keep` checkpoints and
+  the one with the lowest score."""
 
   def __init__(self, workdir: str, keep: int):
     self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           enable_async_checkpointing=False)
+    policy = ocp_managers.AnyPreservationPolicy([
+        ocp_managers.LatestN(n=keep),
+        ocp_managers.BestN(get_metric_fn=_score, reverse=True, n=1,  # Descending: keeps the min.
+                           keep_checkpoints_without_metrics=False)])
+    options = ocp.CheckpointManagerOptions(
+        create=True, enable_async_checkpointing=False, preservation_policy=policy,
+        best_fn=_score, best_mode="min")  # best_fn makes Orbax write and read the metrics.
     self._manager = ocp.CheckpointManager(self.directory, options=options,
                                           item_names=("state", "run"))
 
@@ -33,12 +52,21 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, step: int, state, run_info: dict) -> None:
-    """Writes checkpoint `step` and waits for it; the previous ones survive a failed save."""
+  def best_step(self) -> int | None:
+    """The step with the lowest saved score; None if no checkpoint has one."""
+    return self._manager.best_step()  # best_fn/best_mode: the minimum; None if none is scored.
+
+  def save(self, step: int, state, run_info: dict, score: float | None = None) -> None:
+    """Writes checkpoint `step` (with an evaluation `score`, lower is better, if given) and
+    waits for it; the previous ones survive a failed save."""
     previous = self.latest_step()
+    metrics = None
+    if score is not None:  # NaN/Inf (a diverged model) ranks last, never as the best.
+      metrics = {SCORE: float(score) if math.isfinite(score) else 1e300}
     try:
       self._manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(run_info)), force=True)
+          state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(run_info)), force=True,
+          metrics=metrics)
       self._manager.wait_until_finished()
     except Exception as e:  # pylint: disable=broad-except  # Disk full, permissions, I/O.
       kept = (f"the checkpoint of step {previous} is intact" if previous is not None
@@ -91,14 +119,21 @@ def abstract_like(state, sharding):
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), state)
 
 
-def require_checkpoint(checkpointer: Checkpointer, step: int | None) -> int:
-  """The step to restore: `step` if given and present, else the latest; one-line error if none."""
+def require_checkpoint(checkpointer: Checkpointer, step: int | str | None) -> int:
+  """The step to restore: `step` if given and present, the best-scored one for "best", else the
+  latest; one-line error if none."""
   steps = checkpointer.all_steps()
   if not steps:
     raise UserError(f"no checkpoint in {checkpointer.directory}: train first (python train.py "
                     f"--workdir ...) or point --workdir at a run folder")
   if step is None:
     return max(steps)
+  if step == "best":
+    best = checkpointer.best_step()
+    if best is None:
+      raise UserError(f"no checkpoint in {checkpointer.directory} has an evaluation score: "
+                      f"train with --config.eval_every=N to keep the best, or pass --step N")
+    return best
   if step not in steps:
     raise UserError(f"no checkpoint for step {step} in {checkpointer.directory}; "
                     f"available steps: {', '.join(map(str, sorted(steps)))}")

@@ -1,6 +1,6 @@
 """Samples from a run's checkpoint, for any external judge (FID scripts, reviewers).
 
-    python -m genimg_jax.generate --workdir W --num N --out samples.npy [--step S] [--seed 0]
+    python -m genimg_jax.generate --workdir W --num N --out samples.npy [--step S|best] [--seed 0]
 
 Writes N images as float32 [N, H, W, C] in [0, 1] to the .npy file, and a PNG grid of the
 first `--grid` of them beside it (same name, .png).
@@ -20,8 +20,15 @@ from genimg_jax.train import compiled
 from genimg_jax.train.families import build_family
 
 
-def load_run(workdir: str, step: int | None = None):
-  """(family, state, step) of a run folder's checkpoint (`step` or the latest)."""
+def load_run(workdir: str, step: int | str | None = None):
+  """(family, state, step) of a run folder's checkpoint (`step`, "best" or the latest)."""
+  family, state, step, _ = open_run(workdir, step)
+  return family, state, step
+
+
+def open_run(workdir: str, step: int | str | None = None):
+  """(family, state, step, run info) of a run folder's checkpoint (`step`, "best": the lowest
+  evaluation score, or the latest); the run info holds the config and data shapes."""
   if not os.path.isdir(workdir):
     raise UserError(f"work directory {workdir} does not exist: pass a run folder of train.py")
   checkpointer = ckpt.Checkpointer(workdir, keep=1)
@@ -35,7 +42,17 @@ def load_run(workdir: str, step: int | None = None):
   sharding = compiled.replicated(compiled.make_mesh())
   state = checkpointer.restore(step, ckpt.abstract_like(abstract, sharding))
   checkpointer.close()
-  return family, state, step
+  return family, state, step, info
+
+
+def parse_step(text: str | None) -> int | str | None:
+  """--step value: None (latest), "best", or a step number."""
+  if text is None or text == "best":
+    return text
+  try:
+    return int(text)
+  except ValueError:
+    raise UserError(f"--step must be a step number or 'best', got {text!r}") from None
 
 
 def generate(family, state, num: int, seed: int, batch_size: int) -> np.ndarray:
@@ -54,14 +71,15 @@ def main(argv=None):
   parser.add_argument("--workdir", required=True, help="run folder written by train.py")
   parser.add_argument("--num", type=int, required=True, help="number of samples")
   parser.add_argument("--out", required=True, help="output .npy file")
-  parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  parser.add_argument("--step", default=None,
+                      help="checkpoint step, or 'best' (lowest evaluation score; default: latest)")
   parser.add_argument("--seed", type=int, default=0, help="seed of the latents")
   parser.add_argument("--batch_size", type=int, default=500, help="samples per compiled call")
   parser.add_argument("--grid", type=int, default=64, help="samples shown in the PNG grid")
   args = parser.parse_args(argv)
   if args.num <= 0 or args.batch_size <= 0:
     raise UserError(f"--num and --batch_size must be positive, got {args.num}, {args.batch_size}")
-  family, state, step = load_run(args.workdir, args.step)
+  family, state, step = load_run(args.workdir, parse_step(args.step))
   samples = generate(family, state, args.num, args.seed, args.batch_size)
   out_dir = os.path.dirname(os.path.abspath(args.out))
   try:

@@ -19,16 +19,20 @@ from genimg_jax import outputs
 from genimg_jax.data import load_dataset
 from genimg_jax.data.device_placement import check_fits_on_device
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
+from genimg_jax.evaluation.training import TrainingEvaluator
 from genimg_jax.train import compiled, distributed, run_config, signals
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
 
 def _boundary_steps(config, step: int) -> int:
-  """Steps from `step` to the next log / sample / checkpoint boundary or the end, capped at K."""
+  """Steps from `step` to the next log / sample / checkpoint / eval boundary or the end, capped
+  at K."""
   stop = config.num_steps
-  for every in (config.log_every, config.sample_every, config.checkpoint_every):
-    stop = min(stop, (step // every + 1) * every)
+  for every in (config.log_every, config.sample_every, config.checkpoint_every,
+                config.get("eval_every", 0)):
+    if every:
+      stop = min(stop, (step // every + 1) * every)
   return min(config.steps_per_dispatch, stop - step)
 
 
@@ -87,6 +91,8 @@ class Run:
     if hasattr(self.family, "reconstruct"):
       self.reconstruct = jax.jit(self.family.reconstruct)
       self.test_data()  # VAEs reconstruct and evaluate test images: fail now, not mid-run.
+    self.evaluator = (TrainingEvaluator(config, self.family, self.eval_key, self.test_data)
+                      if config.get("eval_every", 0) else None)
 
   def init_state(self):
     """Fresh state, or the latest checkpoint's; built by eval_shape then one jit (big_vision)."""
@@ -113,13 +119,15 @@ class Run:
     return compiled.place_data(self.train_data.images, self.train_data.labels, self.mesh,
                                self.num_shards)
 
-  def save(self, state) -> None:
-    """Checkpoints `state`, unless any of its numbers is NaN/Inf (then NonFiniteError)."""
+  def save(self, state, score: float | None = None) -> None:
+    """Checkpoints `state` (with its evaluation score, if any), unless any of its numbers is
+    NaN/Inf (then NonFiniteError)."""
     step = int(state.step)
     if not bool(self.all_finite(state)):
       _raise_nonfinite(NonFinite(step, "the parameters or optimiser state", float("nan")), self)
     self.checkpointer.save(step, state, run_config.run_info(
-        self.config, self.image_shape, self.num_ordered, self.train_data.num_classes))
+        self.config, self.image_shape, self.num_ordered, self.train_data.num_classes),
+        score)
 
   def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
     images = np.asarray(self.generate(state, self.grid_latents))  # Every process: collective.
@@ -174,6 +182,7 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
   progress = outputs.Progress(config.num_steps, initial_step=step,
                               stream=None if distributed.is_writer() else outputs.NullWriter())
   metrics, final, last_report = IntervalMetrics(), {}, (step, time.perf_counter())
+  last_eval = {}
 
   def report():
     nonlocal final, last_report
@@ -186,11 +195,11 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
     writer.write_scalars(end_step, {**scalars, "steps_per_sec": steps_per_sec})
     progress.update(end_step, scalars, steps_per_sec)
 
-  def save():
+  def save(score=None):
     bad = metrics.check_unreported()
     if bad is not None:
       _raise_nonfinite(bad, run)
-    run.save(state)
+    run.save(state, score)
 
   try:
     while step < config.num_steps:
@@ -204,8 +213,14 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
         metrics.close(step)
       if step % config.sample_every == 0 or step == config.num_steps:
         run.write_samples(state, step, writer)
-      if step % config.checkpoint_every == 0 or step == config.num_steps or stop.requested:
-        save()
+      score = None
+      if run.evaluator is not None and (step % config.eval_every == 0 or step == config.num_steps):
+        last_eval, score = run.evaluator(state, evaluate_vae(run, state)
+                                         if config.family == "vae" else None)
+        writer.write_scalars(step, last_eval)
+      if (step % config.checkpoint_every == 0 or step == config.num_steps or stop.requested
+          or score is not None):  # Every evaluated state is a candidate for the best checkpoint.
+        save(score)
       if stop.requested and step < config.num_steps:
         raise Interrupted(f"{signal.Signals(stop.signum).name} at step {step}: checkpoint saved "
                           f"in {run.checkpointer.directory}; run the same command to resume",
@@ -218,6 +233,7 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
                                          config.eval_batch_size)
       writer.write_scalars(step, test_metrics)
       final.update(test_metrics)
+    final.update(last_eval)
   finally:
     progress.close()
     writer.close()

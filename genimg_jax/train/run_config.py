@@ -17,10 +17,10 @@ POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every
                      "checkpoint_every", "keep_checkpoints", "num_grid_samples", "latent_dim",
                      "eval_batch_size", "num_recon", "n_critic", "generator_base_channels",
                      "generator_width", "discriminator_width", "label_embed_dim",
-                     "num_importance_samples")
-POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma")
+                     "num_importance_samples", "eval_num_samples")
+POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma", "eval_classifier_epochs")
 NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight", "image_size", "data_shards",
-                     "num_processes")
+                     "num_processes", "eval_every")
 FRACTION_KEYS = ("discriminator_dropout", "ema_decay", "batch_norm_momentum")  # In [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden",
               "discriminator_channels", "conv_channels")
@@ -34,11 +34,15 @@ CHOICES = {  # key → allowed values (keys absent from a config are skipped).
     "objective": OBJECTIVES,
     "compute_dtype": ("float32", "bfloat16"),
     "parallel": ("jit", "pmap"),
+    "eval_space": ("classifier", "inception"),
 }
-# Keys a resumed run may change: they alter how long or how often, not what is computed.
+# Keys a resumed run may change: they alter how long or how often, not what is computed
+# (evaluation settings change what is measured, never the training state).
 RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "keep_checkpoints", "steps_per_dispatch", "data_dir", "parallel",
-                  "distributed", "coordinator_address", "num_processes", "process_id")
+                  "distributed", "coordinator_address", "num_processes", "process_id",
+                  "eval_every", "eval_num_samples", "eval_space", "eval_cache_dir",
+                  "eval_classifier_epochs", "inception_weights")
 
 
 def validate(config) -> None:
@@ -62,6 +66,9 @@ def validate(config) -> None:
   for key, allowed in CHOICES.items():
     if key in config and config[key] not in allowed:
       raise UserError(f"config.{key}={config[key]!r} is not one of: {', '.join(allowed)}")
+  if config.get("eval_space") == "inception" and not config.get("inception_weights"):
+    raise UserError("config.eval_space='inception' needs --config.inception_weights=PATH (a "
+                    "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
   if config.get("objective") == "iwae" and config.beta != 1:
     raise UserError(f"config.beta={config.beta} has no effect on the iwae objective (it bounds "
                     f"log p(x) with β = 1): use --config.objective=elbo for a β-VAE")

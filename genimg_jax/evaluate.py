@@ -1,0 +1,124 @@
+"""Score a run's checkpoint: one JSON line on stdout, appended to `W/eval.jsonl`.
+
+    python -m genimg_jax.evaluate --workdir W [--num 10000] [--step S|best]
+        [--space classifier|inception] [--iwae_k 1000] [--interpolations]
+
+Every model: FID, KID (mean ± std over subsets), precision/recall (k = 3), density/coverage
+(k = 5) of `--num` samples against the whole test split, in the chosen feature space; the
+Inception-style score of the project's classifier; for class-conditional models the
+classifier's accuracy on the samples and intra-class FID. VAEs add the test −ELBO and the IWAE
+bound with `--iwae_k` importance samples, in nats per image and bits/dim.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from genimg_jax import outputs
+from genimg_jax.data import load_dataset
+from genimg_jax.errors import UserError, exit_on_user_error
+from genimg_jax.evaluation import features, likelihood
+from genimg_jax.evaluation import samples as samples_lib
+from genimg_jax.evaluation.interpolation import interpolation_images
+from genimg_jax.generate import open_run, parse_step
+
+EVAL_FILE = "eval.jsonl"
+
+
+def neg_elbo(family, state, images_u8: np.ndarray, key, batch: int = 1000) -> dict[str, float]:
+  """Test-split −ELBO (β = 1, one z per image) in nats per image and bits/dim."""
+  eval_step = jax.jit(family.eval_step)
+  total = 0.0
+  for i, start in enumerate(range(0, len(images_u8), batch)):
+    total += float(eval_step(state, images_u8[start:start + batch],
+                             jax.random.fold_in(key, i))["neg_elbo"])
+  value = total / len(images_u8)
+  return {"test_neg_elbo": value,
+          "test_bits_per_dim": likelihood.bits_per_dim(value, images_u8.shape[1:])}
+
+
+def iwae(family, state, test, key, num_samples: int, batch: int = 100,
+         chunk: int = 500) -> dict[str, float]:
+  """IWAE bound with k = num_samples through `family.log_importance_weights` (images, labels)."""
+  log_weights = jax.jit(family.log_importance_weights, static_argnums=4)
+
+  def log_weights_fn(index, key, k):  # Batches of test-set indices: images and their labels.
+    return log_weights(state, test.images[index], test.labels[index], key, k)
+
+  report = likelihood.likelihood_report(log_weights_fn, np.arange(len(test.images)), key,
+                                        num_samples, batch, chunk, test.images.shape[1:])
+  return report
+
+
+def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifier",
+             iwae_k: int = 1000, seed: int = 0, cache_dir: str = "", inception_weights: str = "",
+             interpolations: bool = True) -> dict:
+  """Every metric of the run's checkpoint `step` (None: latest, "best"); see the module doc."""
+  start = time.perf_counter()
+  family, state, step, info = open_run(workdir, step)
+  config = ml_collections.ConfigDict(info["config"])
+  if cache_dir:
+    config.eval_cache_dir = cache_dir
+  if inception_weights:
+    config.inception_weights = inception_weights
+  test = load_dataset(config.dataset, "test", config.get("data_dir", "") or None)
+  key = jax.random.PRNGKey(seed)
+  scorer = samples_lib.SampleScorer(config, space, test.images, test.labels)
+  images, labels = samples_lib.draw_samples(family, state, num, jax.random.fold_in(key, 0))
+  result = {"step": step, "model": config.get("model", ""), "dataset": config.dataset,
+            "space": scorer.space.name, **scorer(images, labels)}
+  if scorer.classifier is not None:
+    result["classifier_test_accuracy"] = scorer.classifier.test_accuracy
+  if config.family == "vae":
+    result.update(neg_elbo(family, state, test.images, jax.random.fold_in(key, 1)))
+    if hasattr(family, "log_importance_weights") and iwae_k > 0:
+      result.update(iwae(family, state, test, jax.random.fold_in(key, 2), iwae_k))
+  if interpolations:
+    grid = np.asarray(interpolation_images(family, state, jax.random.fold_in(key, 3)))
+    result["interpolations"] = outputs.save_image_grid(
+        grid, os.path.join(workdir, f"interpolations_{step}.png"), ncols=10)
+  result["seconds"] = time.perf_counter() - start
+  return result
+
+
+@exit_on_user_error
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--workdir", required=True, help="run folder written by train.py")
+  parser.add_argument("--num", type=int, default=10_000, help="generated samples to score")
+  parser.add_argument("--step", default=None, help="checkpoint step or 'best' (default: latest)")
+  parser.add_argument("--space", default="classifier", choices=features.SPACES,
+                      help="feature space of FID/KID/precision/recall")
+  parser.add_argument("--iwae_k", type=int, default=1000,
+                      help="VAEs: importance samples per test image of the IWAE bound (0: skip)")
+  parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
+  parser.add_argument("--cache_dir", default="", help="classifier and reference-feature cache "
+                      "(default: the run's eval_cache_dir, $GENIMG_CACHE_DIR, ~/.cache/genimg_jax)")
+  parser.add_argument("--inception_weights", default="",
+                      help="TorchScript Inception-v3 file (default: the run's inception_weights)")
+  parser.add_argument("--no_interpolations", action="store_true",
+                      help="skip the latent interpolation grid (W/interpolations_<step>.png)")
+  args = parser.parse_args(argv)
+  if args.num < 10 or args.iwae_k < 0:
+    raise UserError(f"--num must be at least 10 and --iwae_k zero or more, got {args.num}, "
+                    f"{args.iwae_k}")
+  result = evaluate(args.workdir, args.num, parse_step(args.step), args.space, args.iwae_k,
+                    args.seed, args.cache_dir, args.inception_weights, not args.no_interpolations)
+  line = json.dumps({k: outputs._json_number(v) if isinstance(v, float) else v  # NaN → "nan".
+                     for k, v in result.items()}, allow_nan=False)
+  try:
+    with open(os.path.join(args.workdir, EVAL_FILE), "a", encoding="utf-8") as f:
+      f.write(line + "\n")
+  except OSError as e:
+    raise UserError(f"cannot append to {os.path.join(args.workdir, EVAL_FILE)} ({e.strerror}): "
+                    f"make the run folder writable") from None
+  print(line, flush=True)
+
+
+if __name__ == "__main__":
+  main()

