@@ -30,18 +30,6 @@ from genimg_jax.generate import open_run, parse_step
 EVAL_FILE = "eval.jsonl"
 
 
-def neg_elbo(family, state, images_u8: np.ndarray, key, batch: int = 1000) -> dict[str, float]:
-  """Test-split −ELBO (β = 1, one z per image) in nats per image and bits/dim."""
-  eval_step = jax.jit(family.eval_step)
-  total = 0.0
-  for i, start in enumerate(range(0, len(images_u8), batch)):
-    total += float(eval_step(state, images_u8[start:start + batch],
-                             jax.random.fold_in(key, i))["neg_elbo"])
-  value = total / len(images_u8)
-  return {"test_neg_elbo": value,
-          "test_bits_per_dim": likelihood.bits_per_dim(value, images_u8.shape[1:])}
-
-
 def iwae(family, state, test, key, num_samples: int, batch: int = 100,
          chunk: int = 500) -> dict[str, float]:
   """IWAE bound with k = num_samples through `family.log_importance_weights` (images, labels)."""
@@ -74,8 +62,9 @@ def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifie
             "space": scorer.space.name, **scorer(images, labels)}
   if scorer.classifier is not None:
     result["classifier_test_accuracy"] = scorer.classifier.test_accuracy
-  if config.family == "vae":
-    result.update(neg_elbo(family, state, test.images, jax.random.fold_in(key, 1)))
+  if hasattr(family, "evaluate"):  # VAEs: test −ELBO (β = 1) in nats and bits/dim.
+    result.update(family.evaluate(state, test.images, test.labels, jax.random.fold_in(key, 1),
+                                  config.get("eval_batch_size", 1000)))
     if hasattr(family, "log_importance_weights") and iwae_k > 0:
       result.update(iwae(family, state, test, jax.random.fold_in(key, 2), iwae_k))
   if interpolations:

@@ -355,7 +355,7 @@ def test_cvae_draws_the_class_it_is_asked_for(digits):
   mesh = compiled.make_mesh()
   state = jax.jit(lambda k: family.init_state(k, 512, IMAGE_SHAPE),
                   out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(0))
-  data = jax.device_put({"image": images, "label": labels}, compiled.replicated(mesh))
+  data = compiled.place_data(images, labels, mesh)
   multi_step = compiled.MultiStep(family.train_step, 64, mesh)
   for _ in range(12):
     state, _ = multi_step(state, data, 50)

@@ -215,8 +215,7 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
         run.write_samples(state, step, writer)
       score = None
       if run.evaluator is not None and (step % config.eval_every == 0 or step == config.num_steps):
-        last_eval, score = run.evaluator(state, evaluate_vae(run, state)
-                                         if config.family == "vae" else None)
+        last_eval, score = run.evaluator(state, split_metrics(run, state))
         writer.write_scalars(step, last_eval)
       if (step % config.checkpoint_every == 0 or step == config.num_steps or stop.requested
           or score is not None):  # Every evaluated state is a candidate for the best checkpoint.
@@ -227,12 +226,10 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
                           stop.signum)
     if metrics.has_closed:
       report()
-    if hasattr(run.family, "evaluate"):
-      test = run.test_data()
-      test_metrics = run.family.evaluate(state, test.images, test.labels, run.eval_key,
-                                         config.eval_batch_size)
-      writer.write_scalars(step, test_metrics)
-      final.update(test_metrics)
+    final_test = split_metrics(run, state)
+    if final_test is not None:
+      writer.write_scalars(step, final_test)
+      final.update(final_test)
     final.update(last_eval)
   finally:
     progress.close()
@@ -240,3 +237,11 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
     run.checkpointer.close()
   return final
 
+
+def split_metrics(run: Run, state) -> dict[str, float] | None:
+  """The family's test-split metrics (a VAE's −ELBO in nats and bits/dim), None if it has none."""
+  if not hasattr(run.family, "evaluate"):
+    return None
+  test = run.test_data()
+  return run.family.evaluate(state, test.images, test.labels, run.eval_key,
+                             run.config.eval_batch_size)
