@@ -79,8 +79,10 @@ def test_sanity_ranking_in_the_inception_space(mnist):
   from genimg_jax.evaluation.features import InceptionSpace
 
   (train_images, _), (test_images, _) = mnist
-  sets = {k: v[:2000] for k, v in _sanity_sets(train_images).items()}
-  fids = _ranked_fids(InceptionSpace(weights), sets, test_images[:2000])
-  print("FID vs MNIST test[:2k] in the Inception space (2k samples):", fids)
+  # 300 images a set (1,500 through Inception-v3, ~3 CPU-minutes): CI-sized. FID is biased at
+  # this count, equally for every set; the ranking's gaps are far larger than that bias.
+  sets = {k: v[:300] for k, v in _sanity_sets(train_images).items()}
+  fids = _ranked_fids(InceptionSpace(weights), sets, test_images[:300])
+  print("FID vs MNIST test[:300] in the Inception space (300 samples):", fids)
   values = list(fids.values())
   assert values == sorted(values), fids
