@@ -76,6 +76,9 @@ def test_sanity_ranking_in_the_inception_space(mnist):
   if not os.path.isfile(weights):
     pytest.skip("set GENIMG_INCEPTION_WEIGHTS to an inception-2015-12-05.pt to rank in the "
                 "Inception space")
+  if os.environ.get("GENIMG_INCEPTION_RANKING") != "1":
+    pytest.skip("set GENIMG_INCEPTION_RANKING=1 to run the Inception-space ranking (several "
+                "CPU-minutes of Inception-v3; its ranking at 300 images is not yet verified)")
   from genimg_jax.evaluation.features import InceptionSpace
 
   (train_images, _), (test_images, _) = mnist
