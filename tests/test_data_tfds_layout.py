@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from conftest import TINY_RUN, run_python
-from genimg_jax.data import idx, load_dataset, prepare_builders
+from genimg_jax.data import idx, prepare_builders
 from test_tfds_data import run_guarded, run_prepare_cli, write_idx
 
 # Label names of TFDS's cifar10 (written from batches.meta.txt by its builder).

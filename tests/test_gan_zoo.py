@@ -5,7 +5,6 @@ one-line errors of bad settings."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from genimg_jax.data import embedded

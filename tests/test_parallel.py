@@ -14,7 +14,6 @@ integer leaves (step, key, data order) exactly.
 """
 
 import json
-import os
 import subprocess
 import sys
 

@@ -25,7 +25,7 @@ from genimg_jax import models
 from genimg_jax.data import embedded
 from genimg_jax.errors import UserError
 from genimg_jax.losses import vae as vae_losses
-from genimg_jax.models import conv_vae, mlp
+from genimg_jax.models import conv_vae
 from genimg_jax.train import compiled, run_config
 from genimg_jax.train.families import build_family
 from tests.conftest import make_tiny_conv_vae_config, make_tiny_vae_config, run_python
