@@ -24,6 +24,7 @@ import optax
 
 from genimg_jax import outputs
 from genimg_jax.errors import UserError
+from genimg_jax.models import conv_layers
 
 # Settings that define a classifier; their hash names the cache file.
 DEFAULT_SETTINGS = dict(channels=(16, 32), kernels=(5, 3), features=128, epochs=6.0, batch_size=128,
@@ -46,7 +47,7 @@ class CNN(nn.Module):
   def __call__(self, images, train: bool = False):
     x = images - 0.5
     for width, size in zip(self.channels, self.kernels):
-      x = nn.Conv(width, (size, size), strides=(1, 1) if self.pool else (2, 2),
+      x = conv_layers.Conv(width, (size, size), strides=(1, 1) if self.pool else (2, 2),
                   use_bias=not self.batch_norm)(x)
       if self.batch_norm:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)

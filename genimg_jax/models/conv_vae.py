@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genimg_jax.models import mlp
+from genimg_jax.models import conv_layers, mlp
 
 KERNEL = (4, 4)
 STRIDES = (2, 2)
@@ -47,7 +47,7 @@ class ConvEncoder(nn.Module):
       planes = jnp.broadcast_to(one_hot[:, None, None, :], (*x.shape[:3], self.num_classes))
       x = jnp.concatenate([x, planes], axis=-1)  # [B, H, W, C + classes]
     for width in self.channels:
-      x = self.activation(nn.Conv(width, KERNEL, STRIDES, padding="SAME", dtype=self.dtype)(x))
+      x = self.activation(conv_layers.Conv(width, KERNEL, STRIDES, padding="SAME", dtype=self.dtype)(x))
     x = mlp.hidden_layers(x.reshape((x.shape[0], -1)), self.hidden, self.activation, self.dtype)
     mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(x)
     logvar = nn.Dense(self.latent_dim, dtype=self.dtype, name="logvar")(x)
@@ -75,7 +75,7 @@ class ConvDecoder(nn.Module):
     x = x.reshape((z.shape[0], *start))
     widths = (*reversed(self.channels[:-1]), out_channels)  # e.g. (32, C): each doubles H, W.
     for i, width_out in enumerate(widths):
-      x = nn.ConvTranspose(width_out, KERNEL, STRIDES, padding="SAME", dtype=self.dtype)(x)
+      x = conv_layers.conv_transpose(width_out, KERNEL, STRIDES, padding="SAME", dtype=self.dtype)(x)
       if i < len(widths) - 1:  # No activation on the logits.
         x = self.activation(x)
     return x.astype(jnp.float32)

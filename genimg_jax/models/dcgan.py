@@ -15,7 +15,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from genimg_jax.models import conditional
+from genimg_jax.models import conditional, conv_layers
 
 
 class Generator(nn.Module):
@@ -43,10 +43,10 @@ class Generator(nn.Module):
     x = nn.Dense(start * start * self.base_channels, use_bias=False, dtype=self.dtype)(z)
     x = act(bn()(x)).reshape((z.shape[0], start, start, self.base_channels))
     for channels_out, stride in ((self.base_channels // 2, 1), (self.base_channels // 4, 2)):
-      x = nn.ConvTranspose(channels_out, (5, 5), (stride, stride), padding="SAME",
+      x = conv_layers.conv_transpose(channels_out, (5, 5), (stride, stride), padding="SAME",
                            use_bias=False, dtype=self.dtype)(x)
       x = act(bn()(x))
-    x = nn.ConvTranspose(channels, (5, 5), (2, 2), padding="SAME", use_bias=False,
+    x = conv_layers.conv_transpose(channels, (5, 5), (2, 2), padding="SAME", use_bias=False,
                          dtype=self.dtype)(x)
     return jnp.tanh(x.astype(jnp.float32))
 
@@ -64,7 +64,7 @@ class Discriminator(nn.Module):
   def __call__(self, images, labels=None, train: bool = True):
     x = images
     for width in self.channels:
-      x = nn.Conv(width, (5, 5), (2, 2), padding="SAME", dtype=self.dtype)(x)
+      x = conv_layers.Conv(width, (5, 5), (2, 2), padding="SAME", dtype=self.dtype)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     features = x.reshape((x.shape[0], -1))

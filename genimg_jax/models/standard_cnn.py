@@ -19,7 +19,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from genimg_jax.models import conditional
+from genimg_jax.models import conditional, conv_layers
 
 SIZES = {32: ((4, 2, 1), 0), 64: ((4, 2, 1, 0.5), 1)}  # side → (G ConvT widths / w, extra D).
 
@@ -47,10 +47,10 @@ class Generator(nn.Module):
     x = nn.Dense(4 * 4 * start, dtype=self.dtype)(z)
     x = nn.relu(bn()(x)).reshape((z.shape[0], 4, 4, start))
     for multiple in SIZES[side][0]:
-      x = nn.ConvTranspose(max(1, int(multiple * self.width)), (4, 4), (2, 2), padding="SAME",
+      x = conv_layers.conv_transpose(max(1, int(multiple * self.width)), (4, 4), (2, 2), padding="SAME",
                            dtype=self.dtype)(x)
       x = nn.relu(bn()(x))
-    x = nn.Conv(channels, (3, 3), padding=1, dtype=self.dtype)(x)
+    x = conv_layers.Conv(channels, (3, 3), padding=1, dtype=self.dtype)(x)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -70,7 +70,7 @@ class Discriminator(nn.Module):
               (8, 3, 1)] + [(8, 4, 2)] * SIZES[self.image_side][1]  # (channels / w, k, stride)
     x = images
     for multiple, kernel, stride in layers:
-      conv = nn.Conv(multiple * self.width, (kernel, kernel), (stride, stride), padding=1,
+      conv = conv_layers.Conv(multiple * self.width, (kernel, kernel), (stride, stride), padding=1,
                      dtype=self.dtype)
       x = nn.leaky_relu(conditional.maybe_spectral_norm(conv, self.spectral_norm, train)(x),
                         self.leaky_relu_slope)
