@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from genimg_jax.models import conv_layers
 
@@ -60,7 +61,7 @@ def test_gradients_pass_numerical_check():
   for strides, lhs_dilation in (((2, 2), (1, 1)), ((1, 1), (2, 2))):
     f = lambda x, w, s=strides, d=lhs_dilation: conv_layers.conv_general_dilated(
         x, w, s, "SAME", d, None, ("NHWC", "HWIO", "NHWC"))
-    jax.test_util.check_grads(f, (x, w), order=2, modes=("rev",), atol=1e-2, rtol=1e-2)
+    check_grads(f, (x, w), order=2, modes=("rev",), atol=1e-2, rtol=1e-2)
 
 
 def _convolution_labels(hlo: str) -> set:
