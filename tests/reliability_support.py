@@ -218,30 +218,33 @@ class Reference:
   final: list  # state_leaves of the last checkpoint.
 
 
-@pytest.fixture(scope="session")
-def references(tmp_path_factory, env) -> dict[str, Reference]:
-  """One uninterrupted run of each of RUNS (keeping every checkpoint), one at a time so that the
+class References(dict):
+  """name → Reference of one uninterrupted run of RUNS[name] (keeping every checkpoint), run on
+  first use: a worker runs only the references its tests ask for, one at a time, so that the
   kill window measured (first checkpoint → exit) is that of a child alone on the machine."""
 
-  def run(name):
-    workdir = str(tmp_path_factory.mktemp(f"reference_{name}"))
-    child = Child(RUNS[name] + KEEP_ALL + ["--workdir", workdir], env)
+  def __init__(self, tmp_path_factory, env):
+    super().__init__()
+    self._tmp_path_factory, self._env = tmp_path_factory, env
+
+  def __missing__(self, name: str) -> Reference:
+    workdir = str(self._tmp_path_factory.mktemp(f"reference_{name}"))
+    child = Child(RUNS[name] + KEEP_ALL + ["--workdir", workdir], self._env)
     child.wait_for(lambda: checkpoint_steps(workdir), interval=0.005)
     first_checkpoint = time.monotonic()
     result = child.finish()
     window = time.monotonic() - first_checkpoint
     assert result.returncode == 0, result.describe()
-    return workdir, window
-
-  runs = {name: run(name) for name in RUNS}
-  refs = {}
-  for name, (workdir, window) in runs.items():
     final, step = state_leaves(workdir)
     assert step == run_steps(name)
-    refs[name] = Reference(workdir, window, final)
-    print(f"reference {name}: kill window {window:.2f}s, "
-          f"checkpoints {checkpoint_steps(workdir)}")
-  return refs
+    print(f"reference {name}: kill window {window:.2f}s, checkpoints {checkpoint_steps(workdir)}")
+    self[name] = Reference(workdir, window, final)
+    return self[name]
+
+
+@pytest.fixture(scope="session")
+def references(tmp_path_factory, env) -> References:
+  return References(tmp_path_factory, env)
 
 
 def copy_run(workdir, tmp_path, name="run") -> str:

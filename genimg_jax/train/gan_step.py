@@ -210,7 +210,7 @@ class GAN:
     d_keys = jax.random.split(d_key, self.n_critic)
     carry = (state.d_params, state.d_stats, state.d_opt_state, state.g_params, state.g_stats)
     carry, d_metrics = jax.lax.scan(lambda c, xs: self._d_update(c, *xs), carry,
-                                    (batch, d_keys), unroll=True)
+                                    (batch, d_keys))
     d_params, d_stats, d_opt_state, _, g_stats = carry
 
     # G update against the updated D, with fresh noise (and labels).
