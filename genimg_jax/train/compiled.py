@@ -178,7 +178,8 @@ class StreamedMultiStep(MultiStep):
   def _blocks(self, rows: dict):
     """Host rows {[K, L · n · r, ...]} (L local devices in mesh order, data/streaming.py) →
     per name, each local device's [K, (n,) r, ...]."""
-    n, r = self._batches_per_step, self.layout.rows_per_device
+    n = self._batches_per_step
+    r = self.layout.rows_per_device // n  # The layout counts every batch of a step.
     inner = (n, r) if n > 1 else (r,)
     devices = [self._mesh.devices.flat[d] for d in local_device_ids(self._mesh)]
     for name, x in rows.items():
