@@ -8,6 +8,8 @@ of the same name (TFDS's `mnist`) is never involved (it reads `prepare`'s `mnist
 array_record (or parquet) sets are read through the random-access data source: no TensorFlow;
 `Image` features are decoded by Pillow. A tfrecord set needs TensorFlow. With `image_size`
 each image is center-cropped and resized as it is read (`genimg_jax.data.resize`).
+`load` reads a whole split; `RandomAccessSplit` reads only the records asked for (streaming,
+`config.data_on_device=False`).
 """
 
 import importlib
