@@ -50,7 +50,7 @@ class EpochOrders:
   computed once per epoch on the CPU device, shared by Grain's reader threads."""
 
   def __init__(self, run_key, layout: batching.Layout, keep: int = 2):
-    cpu = jax.devices("cpu")[0]
+    cpu = jax.local_devices(backend="cpu")[0]  # This process's own: no collective.
     self._data_base = jax.device_put(batching.split_run_key(np.asarray(run_key))[1], cpu)
     self._orders = jax.jit(lambda key, epoch: batching.shard_orders(key, epoch, layout))
     self._cache, self._keep, self._lock = {}, keep, threading.Lock()
