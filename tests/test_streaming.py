@@ -234,3 +234,19 @@ def test_a_set_too_big_for_the_device_says_to_stream():
 
   with pytest.raises(UserError, match=r"set --config\.data_on_device=False to stream"):
     device_placement.check_fits_on_device(2**31, Device())
+
+
+def test_a_streamed_record_of_another_size_is_one_line(tmp_path):
+  """Records are checked as they are read: a mid-stream image of another size stops the run
+  with the load path's one line (pass --config.image_size=N), raised in the loop's thread."""
+  rng = np.random.default_rng(1)
+  (tmp_path / "images" / "a").mkdir(parents=True)
+  for i in range(8):
+    size = 6 if i == 5 else 8
+    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "images" / "a" / f"{i}.png")
+  data_dir = str(tmp_path / "tfds")
+  prepare.main(["mixed", "--from", str(tmp_path / "images"), "--data_dir", data_dir])
+  config = make_tiny_gan_config(dataset="mixed", data_dir=data_dir, data_on_device=False)
+  with pytest.raises(UserError, match=r"different shapes .* pass --config\.image_size=N"):
+    train_and_evaluate(config, str(tmp_path / "run"))
