@@ -93,6 +93,16 @@ def test_an_epoch_visits_every_example_of_every_shard_once():
   assert epochs[0].tolist() != epochs[1].tolist()
 
 
+def test_epoch_orders_in_any_order_are_the_devices_orders():
+  """Reader threads may ask for epochs out of order (a late step of the previous epoch): each
+  answer is `batching.shard_orders` of that epoch, whatever the cache held."""
+  layout = batching.Layout(8, 4, 2, 13)
+  orders = streaming.EpochOrders(jax.random.PRNGKey(5), layout, keep=2)
+  _, data_base = batching.split_run_key(jax.random.PRNGKey(5))
+  for epoch in (2, 3, 0, 3, 1, 0, 0, 2):
+    np.testing.assert_array_equal(orders(epoch), batching.shard_orders(data_base, epoch, layout))
+
+
 def test_grain_stream_state_round_trips():
   """The Grain dataset of steps: elements are StepReader's rows; set_state(next_index=k) resumes
   at step k; get_state after k steps says k."""

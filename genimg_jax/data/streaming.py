@@ -11,6 +11,7 @@ process reads only the records of its own shards. Grain reads `workers` steps ah
 its iterator state ({"next_index": step}) goes into the run's checkpoints (train/feeding.py).
 """
 
+import collections
 import threading
 
 import grain
@@ -53,14 +54,16 @@ class EpochOrders:
     cpu = jax.local_devices(backend="cpu")[0]  # This process's own: no collective.
     self._data_base = jax.device_put(batching.split_run_key(np.asarray(run_key))[1], cpu)
     self._orders = jax.jit(lambda key, epoch: batching.shard_orders(key, epoch, layout))
-    self._cache, self._keep, self._lock = {}, keep, threading.Lock()
+    self._cache, self._keep = collections.OrderedDict(), keep
+    self._lock = threading.Lock()
 
   def __call__(self, epoch: int) -> np.ndarray:
-    with self._lock:
+    with self._lock:  # Least recently used out: reader threads straddle an epoch's end.
       if epoch not in self._cache:
         self._cache[epoch] = np.asarray(self._orders(self._data_base, np.int32(epoch)))
-        for old in sorted(self._cache)[:-self._keep]:  # Threads read at most two epochs at once.
-          del self._cache[old]
+        while len(self._cache) > self._keep:
+          self._cache.popitem(last=False)
+      self._cache.move_to_end(epoch)
       return self._cache[epoch]
 
 
