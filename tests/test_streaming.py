@@ -194,7 +194,8 @@ for parallel in ("jit", "pmap"):
     workdir = f"{sys.argv[1]}/{parallel}_{on}"
     train_and_evaluate(make_tiny_gan_config(dataset="pets", data_dir=sys.argv[2], data_shards=2,
                                             n_critic=2, parallel=parallel, data_on_device=on,
-                                            num_steps=8), workdir)
+                                            num_steps=4, sample_every=4,
+                                            checkpoint_every=4), workdir)  # K = 4: one compile.
     _, state, _ = load_run(workdir)
     for i, leaf in enumerate(jax.tree_util.tree_leaves(state)):
       out[f"{parallel}_{on}_{i}"] = np.asarray(leaf)
@@ -203,8 +204,9 @@ np.savez(f"{sys.argv[1]}/leaves.npz", **out)
 
 
 def test_four_devices_two_shards_jit_and_pmap(pets_dir, tmp_path):
-  """4 fake CPU devices, 2 data shards, n_critic 2: streamed = device-resident bit for bit,
-  under jit and under pmap (each path against itself: they sum gradients differently)."""
+  """4 fake CPU devices, 2 data shards, n_critic 2 (2 steps an epoch: 4 steps cross two epoch
+  ends): streamed = device-resident bit for bit, under jit and under pmap (each path against
+  itself: they sum gradients differently)."""
   env = dict(subprocess_env(), XLA_FLAGS="--xla_force_host_platform_device_count=4")
   proc = subprocess.run([sys.executable, "-c", FOUR_DEVICES, str(tmp_path), pets_dir],
                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
