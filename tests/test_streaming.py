@@ -26,7 +26,7 @@ from genimg_jax.data import streaming
 from genimg_jax.errors import UserError
 from genimg_jax.train import batching, feeding, run_config
 from genimg_jax.train.loop import train_and_evaluate
-from tests.conftest import REPO_ROOT, make_tiny_gan_config, subprocess_env
+from tests.conftest import REPO_ROOT, make_tiny_gan_config, make_tiny_vae_config, subprocess_env
 from tests.reliability_support import (
     TINY_GAN, assert_bit_identical, assert_one_line_error, state_leaves, train)
 
@@ -136,10 +136,12 @@ def _position(workdir, step):
     return json.load(f)
 
 
-CASES = {
-    "embedded": dict(),
-    "embedded_no_workers": dict(data_workers=0, steps_per_dispatch=5),
-    "tfds_n_critic2_resized": dict(dataset="pets", image_size=6, n_critic=2),
+CASES = {  # name → (tiny config, overrides).
+    "embedded": (make_tiny_gan_config, dict()),
+    "embedded_no_workers": (make_tiny_gan_config, dict(data_workers=0, steps_per_dispatch=5)),
+    "tfds_n_critic2_resized": (make_tiny_gan_config, dict(dataset="pets", image_size=6,
+                                                          n_critic=2)),
+    "conditional_vae": (make_tiny_vae_config, dict(conditional=True)),  # Labels streamed too.
 }
 
 
@@ -147,9 +149,9 @@ CASES = {
 def test_streamed_run_ends_where_device_resident_run_ends(case, pets_dir, tmp_path):
   """Same seed ⇒ the same batches ⇒ the same final state, bit for bit (params, optimiser
   states, step, key, data order); every checkpoint holds the stream's position at its step."""
-  overrides = dict(CASES[case], data_dir=pets_dir)
+  make_config, overrides = CASES[case]
   for on_device in (True, False):
-    train_and_evaluate(make_tiny_gan_config(data_on_device=on_device, **overrides),
+    train_and_evaluate(make_config(data_on_device=on_device, data_dir=pets_dir, **overrides),
                        str(tmp_path / str(on_device)))
   assert_bit_identical(_leaves(tmp_path / "False"), _leaves(tmp_path / "True"), case)
   for step in (6, 12):
