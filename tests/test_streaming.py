@@ -159,15 +159,16 @@ def test_streamed_run_ends_where_device_resident_run_ends(case, pets_dir, tmp_pa
   assert not os.path.exists(tmp_path / "True" / "checkpoints" / "12" / "data")
 
 
-def test_resume_across_paths_and_within_streaming(pets_dir, tmp_path):
-  """Interrupted at step 7 (mid-epoch: 5 steps an epoch) and resumed: streamed → streamed,
-  device → streamed and streamed → device all end where an uninterrupted device run ends."""
+def test_resume_across_paths(pets_dir, tmp_path):
+  """Interrupted at step 7 (mid-epoch: 5 steps an epoch) and resumed: device → streamed and
+  streamed → device end where an uninterrupted device run ends (streamed → streamed, killed:
+  test_resume.py's gan_stream cases)."""
   config = lambda on, steps: make_tiny_gan_config(dataset="pets", data_dir=pets_dir,
                                                   data_on_device=on, num_steps=steps,
                                                   checkpoint_every=7)
   train_and_evaluate(config(True, 12), str(tmp_path / "reference"))
   expected = _leaves(tmp_path / "reference")
-  for first, second in ((False, False), (True, False), (False, True)):
+  for first, second in ((True, False), (False, True)):
     workdir = str(tmp_path / f"{first}_{second}")
     train_and_evaluate(config(first, 7), workdir)
     train_and_evaluate(config(second, 12), workdir)
