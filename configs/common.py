@@ -13,6 +13,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.
   config.data_dir = ""  # TFDS data dir; "" ⇒ $TFDS_DATA_DIR, else TFDS's default.
   config.image_size = 0  # > 0: center-crop to square and resize to this size at load; 0: as is.
+  config.data_on_device = True  # Whole training split on the device; False: stream with Grain.
+  config.data_workers = 2  # data_on_device=False: Grain reader threads (0: read when needed).
   config.batch_size = 64  # Global batch (split over devices).
   config.num_steps = 5_000  # Training steps (one step = the update of every network once).
   config.steps_per_dispatch = 50  # Steps compiled into one lax.scan call (fewer host round trips).

@@ -1,7 +1,9 @@
 """Orbax checkpoints of a training state in `<workdir>/checkpoints/<step>/`.
 
-Each checkpoint holds the whole state pytree (params, optimiser states, step, key, data order)
-and a small JSON record of the run (model family, config fingerprint). Orbax writes to a
+Each checkpoint holds the whole state pytree (params, optimiser states, step, key, data order),
+a small JSON record of the run (model family, config fingerprint) and, for streamed data
+(`data_on_device=False`), each process's Grain iterator state (Grain's Orbax handler,
+`data/process_<i>-of-<n>.json`). Orbax writes to a
 temporary folder and renames it when complete, so a crash mid-save never leaves a checkpoint
 that looks whole.
 
@@ -44,7 +46,7 @@ class Checkpointer:
         create=True, enable_async_checkpointing=False, preservation_policy=policy,
         best_fn=_score, best_mode="min")  # best_fn makes Orbax write and read the metrics.
     self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_names=("state", "run"))
+                                          item_names=("state", "run", "data"))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -56,17 +58,22 @@ class Checkpointer:
     """The step with the lowest saved score; None if no checkpoint has one."""
     return self._manager.best_step()  # best_fn/best_mode: the minimum; None if none is scored.
 
-  def save(self, step: int, state, run_info: dict, score: float | None = None) -> None:
-    """Writes checkpoint `step` (with an evaluation `score`, lower is better, if given) and
-    waits for it; the previous ones survive a failed save."""
+  def save(self, step: int, state, run_info: dict, score: float | None = None,
+           data_position=None) -> None:
+    """Writes checkpoint `step` (with an evaluation `score`, lower is better, if given, and the
+    data stream's position: an object with Grain's get_state) and waits for it; the previous
+    ones survive a failed save."""
     previous = self.latest_step()
     metrics = None
     if score is not None:  # NaN/Inf (a diverged model) ranks last, never as the best.
       metrics = {SCORE: float(score) if math.isfinite(score) else 1e300}
+    items = {"state": ocp.args.StandardSave(state), "run": ocp.args.JsonSave(run_info)}
+    if data_position is not None:
+      import grain  # pylint: disable=import-outside-toplevel  # Registers its Orbax handler.
+
+      items["data"] = grain.checkpoint.CheckpointSave(data_position)
     try:
-      self._manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), run=ocp.args.JsonSave(run_info)), force=True,
-          metrics=metrics)
+      self._manager.save(step, args=ocp.args.Composite(**items), force=True, metrics=metrics)
       self._manager.wait_until_finished()
     except Exception as e:  # pylint: disable=broad-except  # Disk full, permissions, I/O.
       kept = (f"the checkpoint of step {previous} is intact" if previous is not None
@@ -87,6 +94,19 @@ class Checkpointer:
       restored = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state)))
       return restored["state"]
+
+  def restore_data_position(self, step: int, position):
+    """Fills `position` (Grain's set_state) with this process's data stream state saved at
+    `step`; returns False when that checkpoint has none (a device-resident run wrote it)."""
+    import grain  # pylint: disable=import-outside-toplevel  # Registers its Orbax handler.
+
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    if not os.path.isfile(os.path.join(self.directory, str(step), "data", name)):
+      return False
+    with self._readable(step):
+      self._manager.restore(step, args=ocp.args.Composite(
+          data=grain.checkpoint.CheckpointRestore(position)))
+    return True
 
   @contextlib.contextmanager
   def _readable(self, step: int):

@@ -7,7 +7,8 @@ global batches are by construction those of one process with 4 devices and data_
   (restored by both), and the final parameters equal the 1-process 4-device run's (rtol 1e-5,
   atol 1e-6: the all-reduce runs over gloo instead of in-process, so sums may be reassociated);
 * only process 0 wrote outputs (one TensorBoard file, metrics once per step, process 1 silent);
-* kill -9 of the pair mid-run, then the same commands: they take the lock over and finish.
+* kill -9 of the pair mid-run, then the same commands: they take the lock over and finish;
+* with streamed batches (data_on_device=False) the pair ends where the 1-process run ends.
 Every child is bounded in time and killed if the test fails.
 """
 
@@ -92,6 +93,23 @@ def test_two_processes_equal_one_process_with_four_devices(env, tmp_path):
   assert steps == [2, 4, 6, 8]  # Written once (by process 0), resumed without duplicates.
   for run in (first, second):
     assert "step " in run[0].stdout and "step " not in run[1].stdout, run[1].describe()
+
+
+def test_two_processes_streaming_equal_one_device_resident_process(env, tmp_path):
+  """data_on_device=False (issue 8): each process streams only its shard's rows with Grain and
+  saves its own iterator state; resumed, the pair ends where the device-resident run ends."""
+  reference = tmp_path / "one_process"
+  result = train(ARGS + ["--config.num_steps=8", "--workdir", str(reference)], _devices(env, 4))
+  assert result.returncode == 0, result.describe()
+  workdir, streamed = tmp_path / "two_processes", ["--config.data_on_device=False"]
+  for steps in (4, 8):
+    run = _finish_pair(_start_pair(ARGS + streamed + [f"--config.num_steps={steps}"], workdir,
+                                   env))
+    assert all(r.returncode == 0 for r in run), "\n".join(r.describe() for r in run)
+  for i in range(2):
+    with open(workdir / "checkpoints" / "4" / "data" / f"process_{i}-of-2.json") as f:
+      assert json.load(f) == {"next_index": 4}
+  print(f"2 streaming processes vs 1: max |difference| {_assert_close(workdir, reference):.3g}")
 
 
 def test_kill9_of_both_processes_then_same_commands_resume(env, tmp_path):

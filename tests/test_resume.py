@@ -6,6 +6,7 @@
   at S; the same command resumes from it and ends bit-identical.
 """
 
+import json
 import os
 import random
 import re
@@ -60,7 +61,8 @@ def _kill_moment(moment, rng, workdir, ref: Reference, child: Child) -> str:
 
 KILL_CASES = [("gan", "random"), ("vae", "random"), ("gan_k7", "random"),
               ("gan_k7", "after_checkpoint"), ("vae", "during_save"), ("dcgan", "random"),
-              ("wgan_gp_ema", "random"), ("conv_vae", "random")]
+              ("wgan_gp_ema", "random"), ("conv_vae", "random"), ("gan_stream", "random"),
+              ("gan_stream", "after_checkpoint")]
 
 
 @pytest.mark.parametrize("name,moment", KILL_CASES)
@@ -104,7 +106,8 @@ def test_kill9_then_restart_is_bit_identical(name, moment, references, env, tmp_
 # --------------------------------------------------------------------------- SIGTERM / SIGINT
 
 
-SIGNAL_CASES = [("gan", signal.SIGTERM), ("vae", signal.SIGINT), ("gan_k7", signal.SIGINT)]
+SIGNAL_CASES = [("gan", signal.SIGTERM), ("vae", signal.SIGINT), ("gan_k7", signal.SIGINT),
+                ("gan_stream", signal.SIGTERM)]
 
 
 @pytest.mark.parametrize("name,signum", SIGNAL_CASES, ids=lambda v: getattr(v, "name", v))
@@ -151,3 +154,16 @@ def test_sigint_during_start_up_is_clean(env, tmp_path):
 
 
 # --------------------------------------------------------------------------- NaN / Inf
+
+
+def test_streamed_reference_is_the_device_resident_reference(references):
+  """Issue 8: the run with batches streamed by Grain (data_on_device=False) and the same run with
+  the set on the device end bit for bit alike; each streamed checkpoint holds Grain's iterator
+  state at its step."""
+  assert_bit_identical(references["gan_stream"].final, references["gan_k7"].final,
+                       "streamed vs device-resident")
+  workdir = references["gan_stream"].workdir
+  for step in checkpoint_steps(workdir):
+    path = os.path.join(workdir, "checkpoints", str(step), "data", "process_0-of-1.json")
+    with open(path) as f:
+      assert json.load(f) == {"next_index": step}, path

@@ -24,6 +24,10 @@ class Dataset:
   def image_shape(self) -> tuple[int, int, int]:
     return tuple(self.images.shape[1:])
 
+  @property
+  def num_examples(self) -> int:
+    return len(self.labels)
+
 
 def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
                  image_size: int = 0) -> Dataset:

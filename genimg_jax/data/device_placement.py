@@ -1,7 +1,8 @@
 """Check that a data set fits in a device's free memory before it is put there.
 
-Training keeps the whole data set on the device; a set that does not fit should stop with
-one line giving both sizes, not with an allocator error deep inside `jax.device_put`.
+Training keeps the whole data set on the device by default; a set that does not fit should stop
+with one line giving both sizes and the way out (`data_on_device=False`: stream batches), not
+with an allocator error deep inside `jax.device_put`.
 """
 
 import os
@@ -45,5 +46,5 @@ def check_fits_on_device(nbytes: int, device) -> None:
   available = available_bytes(device)
   if available is not None and nbytes > available:
     raise UserError(f"the data set needs {nbytes / GIB:.2f} GiB on {device} but only "
-                    f"{available / GIB:.2f} GiB is free there: use a smaller data set or a "
-                    f"device with more memory")
+                    f"{available / GIB:.2f} GiB is free there: set --config.data_on_device=False "
+                    f"to stream batches from the host, or use a smaller data set")

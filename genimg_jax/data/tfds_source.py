@@ -8,6 +8,8 @@ of the same name (TFDS's `mnist`) is never involved (it reads `prepare`'s `mnist
 array_record (or parquet) sets are read through the random-access data source: no TensorFlow;
 `Image` features are decoded by Pillow. A tfrecord set needs TensorFlow. With `image_size`
 each image is center-cropped and resized as it is read (`genimg_jax.data.resize`).
+`load` reads a whole split; `RandomAccessSplit` reads only the records asked for (streaming,
+`config.data_on_device=False`).
 """
 
 import importlib
@@ -179,14 +181,9 @@ def _read_with_tensorflow(builder, split: str, image_key: str, has_label: bool, 
   return np.stack(images).astype(np.uint8), np.asarray(labels, np.int32)
 
 
-def load(name: str, split: str, data_dir: str | None = None, image_size: int = 0):
-  """(images uint8 [N, H, W, C], labels int32 [N], num_classes) of a prepared data set.
-
-  image_size > 0: H = W = image_size (`genimg_jax.data.resize`, applied per image while reading).
-
-  Without a `label` feature, labels are zeros and num_classes is 0 ("unlabelled"): a
-  class-conditional model must refuse such a set rather than learn one fake class.
-  """
+def _open(name: str, split: str, data_dir: str | None):
+  """(builder, version_dir, image_key, has_label) of a prepared set, its split and features
+  checked."""
   data_dir = resolve_data_dir(data_dir)
   version_dir = find_prepared(name, data_dir)
   builder = tfds.builder_from_directory(version_dir)
@@ -198,23 +195,90 @@ def load(name: str, split: str, data_dir: str | None = None, image_size: int = 0
   if np.dtype(features[image_key].np_dtype) != np.uint8:
     raise UserError(f"images of {name!r} are {np.dtype(features[image_key].np_dtype)}: only "
                     f"uint8 images are supported")
-  has_label = LABEL_KEY in features
+  return builder, version_dir, image_key, LABEL_KEY in features
+
+
+def _num_classes(features, has_label: bool, labels: np.ndarray) -> int:
+  """ClassLabel's count; else max label + 1; 0 without labels ("unlabelled")."""
+  if not has_label:
+    return 0
+  if isinstance(features[LABEL_KEY], tfds.features.ClassLabel):
+    return features[LABEL_KEY].num_classes
+  return int(labels.max(initial=-1)) + 1
+
+
+def load(name: str, split: str, data_dir: str | None = None, image_size: int = 0):
+  """(images uint8 [N, H, W, C], labels int32 [N], num_classes) of a prepared data set.
+
+  image_size > 0: H = W = image_size (`genimg_jax.data.resize`, applied per image while reading).
+
+  Without a `label` feature, labels are zeros and num_classes is 0 ("unlabelled"): a
+  class-conditional model must refuse such a set rather than learn one fake class.
+  """
+  builder, version_dir, image_key, has_label = _open(name, split, data_dir)
   file_format = _file_format(version_dir)
   if file_format in RANDOM_ACCESS_FORMATS:
     images, labels = _read_random_access(builder, split, image_key, has_label, image_size)
   elif _tensorflow_available():
     images, labels = _read_with_tensorflow(builder, split, image_key, has_label, image_size)
   else:
-    base = name.split(":")[0]
-    raise UserError(f"data set {name!r} in {version_dir} is prepared as {file_format}, which "
-                    f"needs TensorFlow to read: rebuild it with `tfds build {base} --data_dir "
-                    f"{data_dir} --file_format=array_record` (offline: `python -m "
-                    f"genimg_jax.prepare {base.split('/')[0]} --from DIR --data_dir {data_dir}`), "
-                    f"or install tensorflow")
-  if not has_label:
-    num_classes = 0
-  elif isinstance(features[LABEL_KEY], tfds.features.ClassLabel):
-    num_classes = features[LABEL_KEY].num_classes
-  else:
-    num_classes = int(labels.max(initial=-1)) + 1
-  return images, labels, num_classes
+    raise _needs_tensorflow(name, version_dir, file_format, data_dir)
+  return images, labels, _num_classes(builder.info.features, has_label, labels)
+
+
+def _needs_tensorflow(name: str, version_dir: str, file_format: str, data_dir) -> UserError:
+  base = name.split(":")[0]
+  data_dir = resolve_data_dir(data_dir)
+  return UserError(f"data set {name!r} in {version_dir} is prepared as {file_format}, which "
+                   f"needs TensorFlow to read: rebuild it with `tfds build {base} --data_dir "
+                   f"{data_dir} --file_format=array_record` (offline: `python -m "
+                   f"genimg_jax.prepare {base.split('/')[0]} --from DIR --data_dir {data_dir}`), "
+                   f"or install tensorflow")
+
+
+class RandomAccessSplit:
+  """One split read record by record (streaming, `config.data_on_device=False`): `read(indices)`
+  decodes (and with image_size resizes) just those records; nothing else is held in memory."""
+
+  def __init__(self, name: str, split: str, data_dir: str | None = None, image_size: int = 0):
+    builder, version_dir, self._image_key, self._has_label = _open(name, split, data_dir)
+    file_format = _file_format(version_dir)
+    if file_format not in RANDOM_ACCESS_FORMATS:
+      raise UserError(f"data set {name!r} in {version_dir} is prepared as {file_format}, which "
+                      f"cannot be streamed (no random access): rebuild it with `tfds build "
+                      f"{name.split(':')[0]} --file_format=array_record`, or set "
+                      f"--config.data_on_device=True")
+    self._builder, self._split, self._image_size = builder, split, image_size
+    feature = builder.info.features[self._image_key]
+    self._encoded = isinstance(feature, tfds.features.Image) and feature.shape[-1] in PIL_MODES
+    self._channels = feature.shape[-1]
+    decoders = {self._image_key: tfds.decode.SkipDecoding()} if self._encoded else None
+    self._source = builder.as_data_source(split=split, decoders=decoders)
+    self.num_examples = len(self._source)
+    if not self.num_examples:
+      raise UserError(f"split {split!r} of {builder.name} in {builder.data_dir} is empty")
+    self.image_shape = self.read([0])[0].shape[1:]  # Every later image must match it.
+    labels = np.zeros(0, np.int32)
+    if self._has_label and not isinstance(builder.info.features[LABEL_KEY],
+                                          tfds.features.ClassLabel):
+      labels = self.read(np.arange(self.num_examples))[1]  # Rare: a plain integer label.
+    self.num_classes = _num_classes(builder.info.features, self._has_label, labels)
+
+  def read(self, indices) -> tuple[np.ndarray, np.ndarray]:
+    """Records `indices` (any order): (images uint8 [M, H, W, C], labels int32 [M])."""
+    records = self._source.__getitems__([int(i) for i in indices])
+    images, labels = [], np.zeros(len(records), np.int32)
+    for j, record in enumerate(records):
+      if self._encoded:
+        image = _decode_image(record[self._image_key], self._channels)
+      else:
+        image = _as_hwc(np.asarray(record[self._image_key]))
+      if self._image_size:
+        image = resize.resize_image(image, self._image_size)
+      expected = getattr(self, "image_shape", None) or (images[0].shape if images else None)
+      if expected is not None and image.shape != expected:
+        raise _different_shapes(self._builder, self._split, expected, image.shape, int(indices[j]))
+      images.append(image)
+      if self._has_label:
+        labels[j] = record[LABEL_KEY]
+    return np.stack(images).astype(np.uint8, copy=False), labels

@@ -149,3 +149,72 @@ class PmapMultiStep(MultiStep):
     return jax.pmap(functools.partial(self._scan, num_steps=num_steps), axis_name=DATA_AXIS,
                     in_axes=(None, 0), out_axes=None, donate_argnums=0,
                     devices=list(self._mesh.devices.flat))
+
+
+def local_device_ids(mesh: Mesh) -> list[int]:
+  """Mesh positions (0 … D − 1) of this process's devices, in mesh order."""
+  return [d for d, device in enumerate(mesh.devices.flat)
+          if device.process_index == jax.process_index()]
+
+
+class StreamedMultiStep(MultiStep):
+  """The same contract with host-fed batches (`config.data_on_device=False`, data/streaming.py):
+  `data` holds K steps' batches {"image": uint8 [K, (n,) B, H, W, C], "label": int32 [K, (n,) B]}
+  (n = batches_per_step, the axis only when n > 1), the batch axis split over the mesh, scanned
+  as `xs` into the same `train_step` with the same step keys. The state's data order advances
+  as in `MultiStep` (the streamed rows are the rows it names), so a checkpoint resumes under
+  either path.
+  """
+
+  def __init__(self, train_step, batch_size: int, mesh: Mesh, num_shards: int = 1,
+               batches_per_step: int = 1, shard_size: int = 0):
+    super().__init__(train_step, batch_size, mesh, num_shards, batches_per_step)
+    self.layout = batching.Layout(batch_size * batches_per_step, mesh.devices.size, num_shards,
+                                  shard_size)
+
+  def _batch_spec(self) -> P:
+    return P(None, DATA_AXIS) if self._batches_per_step == 1 else P(None, None, DATA_AXIS)
+
+  def _blocks(self, rows: dict):
+    """Host rows {[K, L · n · r, ...]} (L local devices in mesh order, data/streaming.py) →
+    per name, each local device's [K, (n,) r, ...]."""
+    n = self._batches_per_step
+    r = self.layout.rows_per_device // n  # The layout counts every batch of a step.
+    inner = (n, r) if n > 1 else (r,)
+    devices = [self._mesh.devices.flat[d] for d in local_device_ids(self._mesh)]
+    for name, x in rows.items():
+      x = x.reshape((x.shape[0], len(devices), *inner, *x.shape[2:]))
+      yield name, [(device, x[:, i]) for i, device in enumerate(devices)]
+
+  def place(self, rows: dict) -> dict:
+    """This process's host rows of K steps → global arrays [K, (n,) B, ...] on the mesh."""
+    placed, axis = {}, 1 if self._batches_per_step == 1 else 2  # The batch axis.
+    for name, blocks in self._blocks(rows):
+      block = blocks[0][1].shape  # [K, (n,) r, ...]
+      shape = (*block[:axis], self._batch_size, *block[axis + 1:])
+      placed[name] = jax.make_array_from_single_device_arrays(
+          shape, NamedSharding(self._mesh, self._batch_spec()),
+          [jax.device_put(np.ascontiguousarray(b), device) for device, b in blocks])
+    return placed
+
+  def _scan(self, state, data, num_steps: int):
+    def body(state, batch):
+      state, _ = batching.advance_order(state, self.layout)
+      return self._train_step(state, batch, step_key(state))
+
+    return jax.lax.scan(body, state, data, length=num_steps)
+
+
+class StreamedPmapMultiStep(StreamedMultiStep):
+  """`StreamedMultiStep` under `jax.pmap`: data [D, K, (n,) B / D, ...], one row per device."""
+
+  def place(self, rows: dict) -> dict:
+    placed = {}
+    for name, blocks in self._blocks(rows):
+      shape = (self._mesh.devices.size, *blocks[0][1].shape)
+      placed[name] = jax.make_array_from_single_device_arrays(
+          shape, batch_sharded(self._mesh),
+          [jax.device_put(np.ascontiguousarray(b[None]), device) for device, b in blocks])
+    return placed
+
+  _compile = PmapMultiStep._compile

@@ -20,7 +20,7 @@ from genimg_jax.data import load_dataset
 from genimg_jax.data.device_placement import check_fits_on_device
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
 from genimg_jax.evaluation.training import TrainingEvaluator
-from genimg_jax.train import compiled, distributed, run_config, signals
+from genimg_jax.train import compiled, distributed, feeding, run_config, signals
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
@@ -60,26 +60,39 @@ class Run:
   def __init__(self, config, workdir: str):
     self.config = config
     self.workdir = workdir
-    self.train_data = load_dataset(config.dataset, "train", config.data_dir or None,
-                                   image_size=config.image_size)
+    self.streamed = not config.get("data_on_device", True)
+    if self.streamed:  # Records are read as batches need them (data/streaming.py).
+      from genimg_jax.data import streaming  # pylint: disable=import-outside-toplevel  # Grain.
+
+      self.train_data = streaming.open_split(config.dataset, "train", config.data_dir or None,
+                                             config.image_size)
+    else:
+      self.train_data = load_dataset(config.dataset, "train", config.data_dir or None,
+                                     image_size=config.image_size)
     self.image_shape = self.train_data.image_shape
     self.family = build_family(config, self.image_shape, self.train_data.num_classes)
     self.mesh = compiled.make_mesh()
-    self.num_shards = distributed.check_sizes(config, self.mesh.devices.size,
-                                              len(self.train_data.images))
-    self.num_ordered = len(self.train_data.images) // self.num_shards * self.num_shards
-    per_step = config.batch_size * getattr(self.family, "batches_per_step", 1)
+    num_examples = self.train_data.num_examples
+    self.num_shards = distributed.check_sizes(config, self.mesh.devices.size, num_examples)
+    self.num_ordered = num_examples // self.num_shards * self.num_shards
+    batches_per_step = getattr(self.family, "batches_per_step", 1)
+    per_step = config.batch_size * batches_per_step
     if self.num_ordered // self.num_shards < per_step // self.num_shards:
-      raise UserError(f"data set {config.dataset} has {len(self.train_data.images)} training "
+      raise UserError(f"data set {config.dataset} has {num_examples} training "
                       f"images, fewer than the {per_step} one step uses: lower the batch size")
     self.replicated = compiled.replicated(self.mesh)
-    if config.get("parallel", "jit") == "pmap":  # The step pmeans over the device axis.
-      step = dataclasses.replace(self.family, axis_name=compiled.DATA_AXIS).train_step
-      kind = compiled.PmapMultiStep
+    pmap = config.get("parallel", "jit") == "pmap"
+    step = (dataclasses.replace(self.family, axis_name=compiled.DATA_AXIS).train_step if pmap
+            else self.family.train_step)  # Under pmap the step pmeans over the device axis.
+    if self.streamed:
+      kind = compiled.StreamedPmapMultiStep if pmap else compiled.StreamedMultiStep
+      self.multi_step = kind(step, config.batch_size, self.mesh, self.num_shards,
+                             batches_per_step, shard_size=self.num_ordered // self.num_shards)
     else:
-      step, kind = self.family.train_step, compiled.MultiStep
-    self.multi_step = kind(step, config.batch_size, self.mesh, self.num_shards,
-                           getattr(self.family, "batches_per_step", 1))
+      kind = compiled.PmapMultiStep if pmap else compiled.MultiStep
+      self.multi_step = kind(step, config.batch_size, self.mesh, self.num_shards,
+                             batches_per_step)
+    self.saved_position = None  # The restored checkpoint's data stream position, if any.
     root = jax.random.PRNGKey(config.seed)
     self.run_key, grid_key, self.eval_key = jax.random.split(root, 3)
     latents, self.grid_columns = self.family.grid_latents(grid_key, config.num_grid_samples)
@@ -102,6 +115,10 @@ class Run:
     if latest is None:
       return jax.jit(init, out_shardings=self.replicated)(self.run_key)
     run_config.check_resumable(self.config, self.checkpointer.restore_run_info(latest), latest)
+    if self.streamed:
+      position = feeding.Position()
+      if self.checkpointer.restore_data_position(latest, position):
+        self.saved_position = position.state
     return self.checkpointer.restore(latest, ckpt.abstract_like(abstract, self.replicated))
 
   def test_data(self):
@@ -119,15 +136,32 @@ class Run:
     return compiled.place_data(self.train_data.images, self.train_data.labels, self.mesh,
                                self.num_shards)
 
-  def save(self, state, score: float | None = None) -> None:
-    """Checkpoints `state` (with its evaluation score, if any), unless any of its numbers is
-    NaN/Inf (then NonFiniteError)."""
+  def feed(self, state):
+    """What the dispatches from `state.step` on train on: the placed split, or a Grain stream
+    of the same batches (data/streaming.py) prefetched to the devices (train/feeding.py)."""
+    if not self.streamed:
+      return feeding.Resident(self.device_data())
+    from genimg_jax.data import streaming  # pylint: disable=import-outside-toplevel  # Grain.
+
+    config, layout = self.config, self.multi_step.layout
+    run_key = np.asarray(state.rng.addressable_data(0))
+    indices = streaming.StepIndices(streaming.EpochOrders(run_key, layout), layout,
+                                    compiled.local_device_ids(self.mesh))
+    dataset = streaming.step_dataset(self.train_data, indices, config.num_steps,
+                                     config.data_workers, config.steps_per_dispatch)
+    position = feeding.start_position(self.saved_position, int(state.step))
+    return feeding.Streamed(dataset, position, lambda s: _boundary_steps(config, s),
+                            config.num_steps, self.multi_step.place)
+
+  def save(self, state, score: float | None = None, data_position=None) -> None:
+    """Checkpoints `state` (with its evaluation score, if any, and the data stream's position),
+    unless any of its numbers is NaN/Inf (then NonFiniteError)."""
     step = int(state.step)
     if not bool(self.all_finite(state)):
       _raise_nonfinite(NonFinite(step, "the parameters or optimiser state", float("nan")), self)
     self.checkpointer.save(step, state, run_config.run_info(
         self.config, self.image_shape, self.num_ordered, self.train_data.num_classes),
-        score)
+        score, data_position)
 
   def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
     images = np.asarray(self.generate(state, self.grid_latents))  # Every process: collective.
@@ -177,7 +211,7 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
   if distributed.is_writer():
     outputs.write_config(workdir, config.to_dict())
   step = int(state.step)
-  data = run.device_data()
+  feed = run.feed(state)
   writer.truncate_after(step)
   progress = outputs.Progress(config.num_steps, initial_step=step,
                               stream=None if distributed.is_writer() else outputs.NullWriter())
@@ -199,12 +233,12 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
     bad = metrics.check_unreported()
     if bad is not None:
       _raise_nonfinite(bad, run)
-    run.save(state, score)
+    run.save(state, score, feed.position)
 
   try:
     while step < config.num_steps:
       num = _boundary_steps(config, step)
-      state, step_metrics = run.multi_step(state, data, num)
+      state, step_metrics = run.multi_step(state, feed.take(step, num), num)
       metrics.add(step, step_metrics)
       step += num
       if metrics.has_closed:
@@ -232,6 +266,7 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
       final.update(final_test)
     final.update(last_eval)
   finally:
+    feed.close()
     progress.close()
     writer.close()
     run.checkpointer.close()

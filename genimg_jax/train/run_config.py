@@ -20,7 +20,8 @@ POSITIVE_INT_KEYS = ("batch_size", "num_steps", "steps_per_dispatch", "log_every
                      "num_importance_samples", "eval_num_samples")
 POSITIVE_FLOAT_KEYS = ("learning_rate", "gaussian_sigma", "eval_classifier_epochs")
 NON_NEGATIVE_KEYS = ("leaky_relu_slope", "beta", "gp_weight", "image_size", "data_shards",
-                     "num_processes", "eval_every")
+                     "num_processes", "eval_every", "data_workers")
+BOOL_KEYS = ("data_on_device",)
 FRACTION_KEYS = ("discriminator_dropout", "ema_decay", "batch_norm_momentum")  # In [0, 1).
 WIDTH_KEYS = ("generator_hidden", "discriminator_hidden", "encoder_hidden", "decoder_hidden",
               "discriminator_channels", "conv_channels")
@@ -42,7 +43,8 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "keep_checkpoints", "steps_per_dispatch", "data_dir", "parallel",
                   "distributed", "coordinator_address", "num_processes", "process_id",
                   "eval_every", "eval_num_samples", "eval_space", "eval_cache_dir",
-                  "eval_classifier_epochs", "inception_weights")
+                  "eval_classifier_epochs", "inception_weights",
+                  "data_on_device", "data_workers")  # Streamed batches = device-drawn ones.
 
 
 def validate(config) -> None:
@@ -54,6 +56,9 @@ def validate(config) -> None:
   for key in present(POSITIVE_FLOAT_KEYS):
     if not config[key] > 0:
       raise UserError(f"config.{key} must be positive, got {config[key]}")
+  for key in present(BOOL_KEYS):
+    if not isinstance(config[key], bool):
+      raise UserError(f"config.{key} must be True or False, got {config[key]!r}")
   for key in present(NON_NEGATIVE_KEYS):
     if not config[key] >= 0:
       raise UserError(f"config.{key} must be zero or positive, got {config[key]}")
