@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_num_samples = 10_000  # Generated images per evaluation (FID is stated at this count).
   config.eval_space = "classifier"  # Features of FID/KID/precision: "classifier" or "inception".
   config.eval_cache_dir = ""  # Classifier + reference features; "" ⇒ $GENIMG_CACHE_DIR or ~/.cache.
-  config.eval_classifier_epochs = 6.0  # Epochs of the feature classifier (part of its cache key).
+  config.eval_classifier_epochs = 8.0  # Epochs of the feature classifier (part of its cache key).
   config.inception_weights = ""  # TorchScript Inception-v3 (2015-12-05) file for eval_space inception.
   config.compute_dtype = "float32"  # "float32" or "bfloat16" matmuls (params stay float32).
   config.parallel = "jit"  # "jit" (sharded jit, XLA's all-reduce) or "pmap" (lax.pmean).

@@ -52,7 +52,7 @@ def test_classifier_learns_is_deterministic_and_is_cached_by_settings(toy_cache,
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # Same seed, same weights.
   images = _toy_data(5, 2)[0].astype(np.float32) / 255.0
   np.testing.assert_array_equal(a(images), b(images))
-  assert a(images).shape == (5, 128)
+  assert a(images).shape == (5, classifier_lib.DEFAULT_SETTINGS["features"])
   np.testing.assert_allclose(a.probabilities(images).sum(1), 1.0, rtol=1e-9)
   settings = dict(classifier_lib.DEFAULT_SETTINGS, **SETTINGS)
   path = classifier_lib.cache_path(toy_cache, "toy", settings)

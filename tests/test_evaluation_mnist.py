@@ -1,6 +1,5 @@
 """Acceptance on real MNIST (../shared/data/mnist; skipped where absent): the project's
-classifier reaches ≥ 98.5 % test accuracy (the issue's target is 99 %), FID(train[:10k], test)
-is under 1 % of uniform noise's in its space (the issue's target: < 1), and FID ranks
+classifier reaches ≥ 99 % test accuracy, FID(train[:10k], test) < 1 in its space, and FID ranks
 the sanity sets test-like < blurred < shuffled pixels < noise, in every space available."""
 
 import os
@@ -60,13 +59,10 @@ def _ranked_fids(space, sets, test_images):
 
 def test_classifier_accuracy_and_fid_of_real_data(classifier, mnist):
   (train_images, _), (test_images, _) = mnist
-  # The issue asks for ≥ 99 %; the default CNN measures 98.97 % (6 epochs): not met yet.
-  assert classifier.test_accuracy >= 0.985, classifier.test_accuracy
+  assert classifier.test_accuracy >= 0.99, classifier.test_accuracy  # 99.24 % measured.
   fids = _ranked_fids(classifier, _sanity_sets(train_images), test_images)
   print("FID vs MNIST test in the classifier space:", fids)
-  # Scale-free: real data is within 1 % of noise's FID. (The issue's absolute target, FID < 1,
-  # is not met by the default CNN: 3.19 measured, about 0.4 % of noise's 794.)
-  assert fids["train[:10k]"] < 0.01 * fids["uniform noise"], fids
+  assert fids["train[:10k]"] < 1.0, fids  # 0.87 measured.
   values = list(fids.values())
   assert values == sorted(values), fids
 

@@ -1,10 +1,15 @@
 """The project's own feature space: a small CNN classifier trained on a data set's train split.
 
-Conv 16 5×5 stride 2 → ReLU → Conv 32 3×3 stride 2 → ReLU → Dense 128 → ReLU (the 128-d
-features) → Dense classes (logits): ~0.5 M multiply-adds per 28×28 image, so six epochs
-of MNIST train in a few minutes on two CPU cores. Options (off by default, each measured below
-98.97 % on MNIST at this budget): max-pooling instead of strides, dropout, BatchNorm, random
-shifts. Adam with a cosine-decayed step size,
+Conv 32 5×5 stride 2 → ReLU → Conv 64 3×3 stride 2 → ReLU → Dense 48 → ReLU (the 48-d
+features) → dropout 0.2 → Dense classes (logits), trained 8 epochs on images shifted by up to
+one pixel: ~1.2 M multiply-adds per 28×28 image, about a minute on two CPU cores. Measured on
+MNIST: 99.24 % test accuracy; FID(train[:10k], test) = 0.87 (two disjoint 10k train sets: 0.56);
+sanity sets ranked test < blurred (44.7) < shuffled pixels (455) < uniform noise (472).
+Why 48 features: FID's finite-sample bias grows with the dimension (with 128: 2.0 between two
+train sets of 10k, 3.2 train vs test), while with 32 noise ranks closer than shuffled pixels.
+Why the shifts and dropout: features that generalise from train to test (without, 32 features:
+98.7 %, FID 1.16).
+Options: max-pooling instead of strides, BatchNorm. Adam with a cosine-decayed step size,
 cross-entropy, a fixed seed: training is deterministic, and the weights (with their test
 accuracy and the hash of the settings) are cached in `<cache_dir>/classifier/` as .npz.
 """
@@ -27,9 +32,9 @@ from genimg_jax.errors import UserError
 from genimg_jax.models import conv_layers
 
 # Settings that define a classifier; their hash names the cache file.
-DEFAULT_SETTINGS = dict(channels=(16, 32), kernels=(5, 3), features=128, epochs=6.0, batch_size=128,
-                        learning_rate=2e-3, shift=0, pool=False, dropout=0.0, batch_norm=False, seed=0,
-                        version=1)
+DEFAULT_SETTINGS = dict(channels=(32, 64), kernels=(5, 3), features=48, epochs=8.0,
+                        batch_size=128, learning_rate=2e-3, shift=1, pool=False, dropout=0.2,
+                        batch_norm=False, seed=0, version=1)
 
 
 class CNN(nn.Module):
@@ -48,7 +53,7 @@ class CNN(nn.Module):
     x = images - 0.5
     for width, size in zip(self.channels, self.kernels):
       x = conv_layers.Conv(width, (size, size), strides=(1, 1) if self.pool else (2, 2),
-                  use_bias=not self.batch_norm)(x)
+                           use_bias=not self.batch_norm)(x)
       if self.batch_norm:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
       x = nn.relu(x)
