@@ -21,7 +21,7 @@ from genimg_jax.train.families import build_family
 
 BF16_RUNS = {  # Model → overrides: bf16 runs that must train 500 steps without NaN.
     "gan_seed": {},
-    "dcgan": dict(generator_base_channels=32, discriminator_channels=(16, 32)),  # Same layers.
+    "dcgan": dict(generator_base_channels=16, discriminator_channels=(8, 16)),  # Same layers.
 }
 
 

@@ -137,8 +137,7 @@ def _position(workdir, step):
 
 
 CASES = {  # name → (tiny config, overrides).
-    "embedded": (make_tiny_gan_config, dict()),
-    "embedded_no_workers": (make_tiny_gan_config, dict(data_workers=0, steps_per_dispatch=5)),
+    "embedded": (make_tiny_gan_config, dict(steps_per_dispatch=5)),  # 2 workers; K ∤ 6.
     "tfds_n_critic2_resized": (make_tiny_gan_config, dict(dataset="pets", image_size=6,
                                                           n_critic=2)),
     "conditional_vae": (make_tiny_vae_config, dict(conditional=True)),  # Labels streamed too.
