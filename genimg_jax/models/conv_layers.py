@@ -2,8 +2,9 @@
 
 Why: XLA:CPU emits JAX's kernel gradient (a convolution with batch and feature swapped,
 dim_labels f01b_i01o->01bf) as a naive loop nest whenever layout assignment cannot rewrite it,
-which is always inside a `lax.scan`/`while` (jax-ml/jax#12868): a DCGAN step took ~5 s instead
-of ~0.5 s at batch 64, and 20–60× longer per step inside the engine's K-step scan. Here the
+which is always inside a `lax.scan`/`while` (jax-ml/jax#12868). Measured on 2 CPU cores, batch
+64: a DCGAN step took 4.6 s as one jitted step and 12.8 s per step inside the engine's K-step
+scan; with these layers it takes 0.30 s (benchmarks/train_step.py, `dcgan` rows). Here the
 same gradients are written as convolutions in the canonical NHWC/HWIO form (explicit transposes
 around them), which XLA:CPU hands to its fast kernels anywhere. Forward values are
 `lax.conv_general_dilated`'s, bit for bit; gradients equal JAX's to float rounding (tested),
