@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 
+import jax
+import numpy as np
 import pytest
 
 from benchmarks import train_step
@@ -201,3 +203,40 @@ def test_accelerator_sh_installs_the_missing_packages_from_wheels(tmp_path):
   assert [(r["model"], r["parallel"], r["dtype"]) for r in measured][:1] == [
       ("vae", "jit", "bfloat16")]
   assert "| vae | 1 | jit | bfloat16 | 64 |" in (out / "train_step_gpu.md").read_text()
+
+
+def test_feature_space_benchmark_times_both_conv_forms(tmp_path, monkeypatch):
+  """benchmarks/feature_spaces.py: rows for the classifier and both Inception conv forms (a
+  tiny stand-in network, so no weights are needed), the ratio column, and `conv` restored."""
+  from benchmarks import feature_spaces
+  from genimg_jax.evaluation import inception, inception_net
+
+  traced = []  # Which conv form each compilation traced: each form must get its own trace.
+
+  def recording(form, conv):
+    return lambda *a: traced.append(form) or conv(*a)
+
+  monkeypatch.setattr(inception_net, "conv", recording("fast", inception_net.conv))
+  monkeypatch.setattr(feature_spaces, "_plain_conv", recording("plain", feature_spaces._plain_conv))
+  shipped = inception_net.conv
+
+  class Tiny(inception_net.nn.Module):  # Two ConvBN layers: the unpadded 3×3 and the 1×1 form.
+    @inception_net.nn.compact
+    def __call__(self, x):
+      x = inception_net.ConvBN(4, (3, 3), 2, name="conv")(x[:, :33, :33])
+      return inception_net.ConvBN(4, (1, 1), name="conv_1")(x).mean(axis=(1, 2))
+
+  images = np.zeros((2, 299, 299, 3), np.float32)
+  params = Tiny().init(jax.random.key(0), images)["params"]
+  traced.clear()  # Init traced the fast form once; count the benchmark's traces only.
+  monkeypatch.setattr(inception_net, "InceptionV3", Tiny)
+  monkeypatch.setattr(inception, "load_params", lambda path: params)
+  rows = (feature_spaces.classifier_rows(8, windows=1)
+          + feature_spaces.inception_rows("unused", [2], 1, ["fast", "plain"]))
+  assert [(r["space"], r["form"], r["batch"]) for r in rows] == [
+      ("classifier", "-", 8), ("inception", "fast", 2), ("inception", "plain", 2)]
+  assert all(r["images_per_s"] > 0 and r["gflop_per_s"] > 0 for r in rows)
+  assert inception_net.conv is shipped
+  assert traced == ["fast", "fast", "plain", "plain"], traced
+  table = feature_spaces.markdown(rows)
+  assert table.count("\n") == 4 and table.rstrip().endswith("× |")

