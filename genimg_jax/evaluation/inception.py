@@ -7,13 +7,20 @@ scales) -> the Inception layers (inception_net.py, weights from inception_weight
 2048-d pool. docs/inception.md explains the choices.
 """
 
+import sys
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genimg_jax import outputs
 from genimg_jax.evaluation import resize
 from genimg_jax.evaluation.inception_net import SIZE, InceptionV3
 from genimg_jax.evaluation.inception_weights import GET_WEIGHTS, WHEEL_MEMBER, load_params
+
+PROGRESS_MIN = 1000  # Calls with at least this many images report progress.
+PROGRESS_EVERY = 500  # Images between plain progress lines (a bar on a terminal).
 
 __all__ = ["GET_WEIGHTS", "WHEEL_MEMBER", "InceptionFeatures", "load_params", "network_features",
            "preprocess"]
@@ -52,16 +59,26 @@ class InceptionFeatures:
     self.params = load_params(weights_path) if params is None else params  # Reuse a load.
     self._apply = jax.jit(_features)
 
-  def __call__(self, images) -> np.ndarray:
+  def __call__(self, images, progress_stream=None) -> np.ndarray:
+    """Features [N, 2048]; calls of ≥ PROGRESS_MIN images report progress on stderr (or
+    `progress_stream`): ~14 images/s on 2 CPU cores makes 10k samples a 12-minute wait."""
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
       raise ValueError(f"Inception features need [N, H, W, 1 or 3] images, got {images.shape}")
     n = images.shape[0]
     batch = max(1, min(self.batch_size, n))
     out = np.zeros((n, 2048), np.float32)
+    progress = (outputs.Progress(n, stream=progress_stream or sys.stderr, unit="image",
+                                 desc="Inception features") if n >= PROGRESS_MIN else None)
+    start_time = time.perf_counter()
     for start in range(0, n, batch):
       chunk = images[start:start + batch]
       padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]),
                                                np.float32)]) if len(chunk) < batch else chunk
       out[start:start + len(chunk)] = np.asarray(self._apply(self.params, padded))[:len(chunk)]
+      done = start + len(chunk)
+      if progress is not None and (done % PROGRESS_EVERY < batch or done == n):
+        progress.update(done, {}, done / max(time.perf_counter() - start_time, 1e-9))
+    if progress is not None:
+      progress.close()
     return out
