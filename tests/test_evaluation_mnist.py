@@ -80,8 +80,12 @@ def test_sanity_ranking_in_the_inception_space(mnist):
   if not os.path.isfile(weights):
     pytest.skip("set GENIMG_INCEPTION_WEIGHTS to an inception-2015-12-05.pt to rank in the "
                 "Inception space")
-  count = int(os.environ.get("GENIMG_INCEPTION_RANKING", "0") or 0)
-  if count <= 0:
+  value = os.environ.get("GENIMG_INCEPTION_RANKING", "0") or "0"
+  if not value.isdigit() or 0 < int(value) < 100:  # "1" meant "on" before it meant a count.
+    pytest.fail(f"GENIMG_INCEPTION_RANKING={value!r}: give the images per set, at least 100 "
+                f"(e.g. 2000); FID of 2048-d features needs that many")
+  count = int(value)
+  if count == 0:
     pytest.skip("set GENIMG_INCEPTION_RANKING=N (images per set, e.g. 2000) to run the "
                 "Inception-space ranking: 5·N images through Inception-v3, ~N/160 CPU-minutes")
   from genimg_jax.evaluation.features import InceptionSpace
