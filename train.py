@@ -16,7 +16,7 @@ from genimg_jax.train import signals
 
 def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", default="gan", help="config name: a file in configs/")
+  parser.add_argument("--model", default="gan", help="config name (a file in configs/) or a path to a config .py file")
   parser.add_argument("--workdir", default=None, help="run folder (default runs/<model>-<time>)")
   args, rest = parser.parse_known_args(argv)
   return args, config_cli.parse_override_args(rest)
@@ -28,13 +28,13 @@ def main(argv=None):
   config = config_cli.load_config(args.model)
   config_cli.apply_overrides(config, overrides)
   workdir = args.workdir or os.path.join(
-      "runs", f"{args.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+      "runs", f"{config.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
   with signals.DeferredInterrupt():  # A Ctrl-C during the slow JAX import ends in one line.
     from genimg_jax.train.loop import train_and_evaluate  # After flag checks: JAX is slow.
 
   final = train_and_evaluate(config, workdir)
   summary = " | ".join(f"{k} {v:.4g}" for k, v in final.items())
-  print(f"done: {config.num_steps} steps of {args.model} in {workdir} | {summary}", flush=True)
+  print(f"done: {config.num_steps} steps of {config.model} in {workdir} | {summary}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ Rows of a group run in increasing batch order in this one process, so the alloca
 peak (`peak_bytes_in_use`) read after a row is that row's peak whenever it rose during the row.
 """
 
-import dataclasses
 import importlib
-import inspect
 import json
 import math
 import os
@@ -27,6 +25,8 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from benchmarks import ROW_MARK, flops  # noqa: E402
+from genimg_jax import sharding  # noqa: E402
+from genimg_jax.data import placement  # noqa: E402
 from genimg_jax.train import compiled  # noqa: E402
 from genimg_jax.train.families import build_family  # noqa: E402
 
@@ -38,7 +38,7 @@ ASSUMED_EFFICIENCY = 0.25  # Step-time guess (before compiling) = FLOPs / (this 
 
 
 class Unavailable(Exception):
-  """The installed code cannot run this row (e.g. no pmap path): the row is skipped, not failed."""
+  """This machine cannot run the row (too few devices, too slow): skipped, not failed."""
 
 
 def emit(record: dict) -> None:
@@ -89,70 +89,32 @@ def load_config(model: str, dtype: str, parallel: str):
   config = importlib.import_module(f"configs.{model}").get_config()
   config.model = model
   config.compute_dtype = dtype
-  if parallel != "jit" or "parallel" in config:
-    config.parallel = parallel
+  config.parallel = parallel
   return config
 
 
 def image_shape_of(config, channels: int) -> tuple[int, int, int]:
   """(S, S, C) for config.image_size = S > 0, else the native 28×28×C."""
-  size = int(config.get("image_size", 0)) or NATIVE_SIZE
+  size = config.image_size or NATIVE_SIZE
   return (size, size, channels)
 
 
-def batches_per_step(config, family) -> int:
-  """Real batches one step draws: the family's `batches_per_step`, else config.n_critic, else 1."""
-  return int(getattr(family, "batches_per_step", None) or config.get("n_critic", 1) or 1)
-
-
-def check_parallel(parallel: str, family) -> None:
-  """Unavailable unless the installed engine can run `parallel` (jit always can): a
-  `compiled.PmapMultiStep` with a family that takes an `axis_name` (its step pmeans), or a
-  MultiStep that takes `parallel` / `config`."""
-  if parallel == "jit":
-    return
-  if hasattr(compiled, "PmapMultiStep"):
-    fields = ({f.name for f in dataclasses.fields(family)} if dataclasses.is_dataclass(family)
-              else set())
-    if "axis_name" not in fields:
-      raise Unavailable(f"{type(family).__name__} takes no axis_name, so its step cannot pmean")
-    return
-  params = inspect.signature(compiled.MultiStep).parameters
-  if "parallel" not in params and "config" not in params:
-    raise Unavailable(f"the installed genimg_jax/train/compiled.py has no {parallel} path "
-                      f"(no PmapMultiStep; MultiStep takes no `parallel` or `config`)")
-
-
-def make_multi_step(family, config, batch_size: int, mesh, parallel: str):
-  """The engine's K-step dispatch for this row, as train/loop.py builds it: MultiStep, or
-  PmapMultiStep over the family with axis_name set; passing what the signature accepts."""
-  check_parallel(parallel, family)
-  kind, step = compiled.MultiStep, family.train_step
-  if parallel == "pmap" and hasattr(compiled, "PmapMultiStep"):
-    kind = compiled.PmapMultiStep
-    step = dataclasses.replace(family, axis_name=compiled.DATA_AXIS).train_step
-  params = inspect.signature(kind).parameters
-  kwargs = {}
-  if "batches_per_step" in params:
-    kwargs["batches_per_step"] = batches_per_step(config, family)
-  if "config" in params:
-    kwargs["config"] = config
-  if "parallel" in params:
-    kwargs["parallel"] = parallel
-  return kind(step, batch_size, mesh, **kwargs)
+def make_multi_step(family, config, batch_size: int, mesh, num_examples: int):
+  """The engine's K-step function for this row, built as train/loop.py builds it (one shard,
+  the data on the devices, `config.parallel` as the row asks)."""
+  config = config.copy_and_resolve_references()
+  config.batch_size = batch_size
+  return compiled.build(family, config, mesh, compiled.layout_for(family, config, mesh,
+                                                                  num_examples))
 
 
 def synthetic_data(mesh, num_examples: int, image_shape) -> dict:
   """{"image": uint8 [N, H, W, C], "label": int32 [N]} of random values, placed as the
-  engine expects: `compiled.place_data` (each device its shard) where it exists, else
-  replicated."""
+  engine places a resident split (each device its shard)."""
   rng = np.random.default_rng(SEED)
   images = rng.integers(0, 256, (num_examples, *image_shape), dtype=np.uint8)
   labels = rng.integers(0, NUM_CLASSES, num_examples, dtype=np.int32)
-  if hasattr(compiled, "place_data"):
-    return compiled.place_data(images, labels, mesh)
-  sharding = compiled.replicated(mesh)
-  return {"image": jax.device_put(images, sharding), "label": jax.device_put(labels, sharding)}
+  return placement.place_resident(images, labels, mesh)
 
 
 def _cost_flops(stage):
@@ -196,17 +158,15 @@ class Group:
     self.devices = jax.devices()[: spec["devices"]]
     if len(self.devices) < spec["devices"]:
       raise Unavailable(f"{spec['devices']} devices asked, {len(self.devices)} present")
-    self.mesh = compiled.make_mesh(self.devices)
-    build = inspect.signature(build_family).parameters
-    extra = (NUM_CLASSES,) if "num_classes" in build else ()
+    self.mesh = sharding.make_mesh(self.devices)
     self.configs, self.families = {}, {}  # parallel mode → config, family.
     for parallel in sorted(set(spec["parallels"]) | {"jit"}):
       config = load_config(spec["model"], spec["dtype"], parallel)
       self.image_shape = image_shape_of(config, spec["channels"])
       self.configs[parallel] = config
-      self.families[parallel] = build_family(config, self.image_shape, *extra)
+      self.families[parallel] = build_family(config, self.image_shape, NUM_CLASSES)
     self.config, self.family = self.configs["jit"], self.families["jit"]
-    self.bps = batches_per_step(self.config, self.family)
+    self.bps = self.family.batches_per_step
     networks = flops.family_networks(self.family, self.image_shape)
     self.macs = {count: flops.step_macs(self.config, networks[count]) for count in networks}
     self.macs_one_critic = flops.step_macs(self.config, networks["valid"], n_critic=1)
@@ -215,7 +175,7 @@ class Group:
     self.data = synthetic_data(self.mesh, num_examples, self.image_shape)
     self.peak = spec["peaks"][spec["dtype"]]
     init = lambda key: self.family.init_state(key, self.num_examples, self.image_shape)
-    self._init = jax.jit(init, out_shardings=compiled.replicated(self.mesh))  # Compiled once.
+    self._init = jax.jit(init, out_shardings=sharding.replicated(self.mesh))  # Compiled once.
     self._xla = {}  # batch size → XLA's FLOPs of one step (the same for every parallel mode).
 
   def init_state(self):
@@ -225,7 +185,8 @@ class Group:
     """XLA's count of one step: the jit path's 1-step scan, lowered (not compiled); once per
     batch size."""
     if batch_size not in self._xla:
-      multi = make_multi_step(self.family, self.config, batch_size, self.mesh, "jit")
+      multi = make_multi_step(self.family, self.config, batch_size, self.mesh,
+                              self.num_examples)
       self._xla[batch_size] = _cost_flops(multi.function(1).lower(state, self.data))
     return self._xla[batch_size]
 
@@ -251,7 +212,7 @@ class Group:
     xla_flops = self.xla_flops(batch_size, state) if spec["xla_check"] else None
     start = time.perf_counter()  # AOT lower + compile of the K-step scan, as training runs it.
     multi = make_multi_step(self.families[parallel], self.configs[parallel], batch_size,
-                            self.mesh, parallel)
+                            self.mesh, self.num_examples)
     step_fn = multi.function(k).lower(state, self.data).compile()
     compile_s = time.perf_counter() - start
 
@@ -310,11 +271,6 @@ def run_group(spec: dict) -> None:
     base = {**keys, "parallel": parallel, "batch_size": batch_size}
     if batch_size % len(group.devices):
       emit({**base, "skipped": f"batch not divisible by {len(group.devices)} devices"})
-      continue
-    try:
-      check_parallel(parallel, group.families[parallel])
-    except Unavailable as e:
-      emit({**base, "skipped": str(e)})
       continue
     start = time.time()
     if spec["deadline"] and start + 1.5 * (last_s or 0.0) > spec["deadline"]:

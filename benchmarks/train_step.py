@@ -9,7 +9,7 @@ memory and scaling over devices, for every model in configs/.
 This process only orchestrates: every (device count, model, dtype) group runs in its own
 child process (`benchmarks/rows.py`), because the CPU device count is fixed when JAX starts
 (`--xla_force_host_platform_device_count`) and the allocator's peak is per process. Each row runs
-the real compiled path (`compiled.MultiStep`: K steps per jitted `lax.scan`, state donated,
+the real compiled path (`compiled.build`: K steps per jitted `lax.scan`, state donated,
 batches drawn on the device) on synthetic data. Writes JSON and a Markdown table (same name,
 `.md`) and prints the table. See benchmarks/README.md for the columns and the FLOP counts.
 """

@@ -17,18 +17,26 @@ _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 
 
 def available_models(configs_dir: str = CONFIGS_DIR) -> list[str]:
+  """Every model name: the files of configs/ but common.py and the bases ("_*.py")."""
   return sorted(f[:-3] for f in os.listdir(configs_dir)
                 if f.endswith(".py") and f != "common.py" and not f.startswith("_"))
 
 
 def load_config(model: str, configs_dir: str = CONFIGS_DIR) -> ml_collections.ConfigDict:
-  """`configs/<model>.py`'s get_config(), with the model name recorded in `config.model`."""
-  models = available_models(configs_dir)
-  if model not in models:
-    raise UserError(f"unknown model {model!r}: choose one of {', '.join(models)} "
-                    f"(each is a file in {configs_dir})")
-  spec = importlib.util.spec_from_file_location(f"configs.{model}",
-                                                os.path.join(configs_dir, f"{model}.py"))
+  """`configs/<model>.py`'s get_config() (or, when `model` is a path to a .py file, that
+  file's), with the model name recorded in `config.model`."""
+  if model.endswith(".py"):  # A config kept outside configs/, e.g. in a fork's own folder.
+    path, model = model, os.path.basename(model)[:-3]
+    if not os.path.isfile(path):
+      raise UserError(f"config file {path} does not exist: give a path to a .py file with "
+                      f"get_config(), or a model name from {configs_dir}")
+  else:
+    models = available_models(configs_dir)
+    if model not in models:
+      raise UserError(f"unknown model {model!r}: choose one of {', '.join(models)} "
+                      f"(each is a file in {configs_dir}), or give a path to a config file")
+    path = os.path.join(configs_dir, f"{model}.py")
+  spec = importlib.util.spec_from_file_location(f"configs.{model}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()

@@ -15,7 +15,8 @@ import pytest
 
 from configs import gan_seed as gan_seed_config
 from genimg_jax.config_cli import load_config
-from genimg_jax.data import load_dataset
+from genimg_jax import sharding
+from genimg_jax.data import load_dataset, placement
 from genimg_jax.train import compiled
 from genimg_jax.train.families import build_family
 
@@ -91,11 +92,12 @@ def test_bf16_trains_500_steps_without_nan(model):
   config = _bf16(model, **BF16_RUNS[model])
   data = load_dataset(config.dataset, "train", None)
   family = build_family(config, data.image_shape, data.num_classes)
-  mesh = compiled.make_mesh()
+  mesh = sharding.make_mesh()
   state = jax.jit(lambda k: family.init_state(k, len(data.images), data.image_shape),
-                  out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(config.seed))
-  placed = compiled.place_data(data.images, data.labels, mesh)
-  multi_step = compiled.MultiStep(family.train_step, config.batch_size, mesh)
+                  out_shardings=sharding.replicated(mesh))(jax.random.PRNGKey(config.seed))
+  placed = placement.place_resident(data.images, data.labels, mesh)
+  multi_step = compiled.build(family, config, mesh, compiled.layout_for(
+      family, config, mesh, len(data.images)))
   start, chunks = time.perf_counter(), []
   for _ in range(10):  # 10 dispatches of 50 steps.
     state, metrics = multi_step(state, placed, 50)

@@ -4,10 +4,12 @@ one-line errors of bad settings."""
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
-from genimg_jax.data import embedded
+from genimg_jax import sharding
+from genimg_jax.data import embedded, placement
 from genimg_jax.train import compiled
 from genimg_jax.train.families import build_family
 from tests.conftest import make_tiny_zoo_config as tiny_config
@@ -85,9 +87,11 @@ def test_engine_draws_n_critic_distinct_real_batches_per_step():
 
   state = VAEState(step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(0),
                    data_order=jnp.arange(40, dtype=jnp.int32), params={}, opt_state={})
-  mesh = compiled.make_mesh()
-  multi = compiled.MultiStep(Recorder().train_step, 8, mesh, batches_per_step=5)
-  _, metrics = multi(state, compiled.place_data(data["image"], data["label"], mesh), 2)
+  mesh = sharding.make_mesh()
+  recorder = Recorder()
+  config = ml_collections.ConfigDict(dict(batch_size=8, parallel="jit", data_on_device=True))
+  multi = compiled.build(recorder, config, mesh, compiled.layout_for(recorder, config, mesh, 40))
+  _, metrics = multi(state, placement.place_resident(data["image"], data["label"], mesh), 2)
   seen = np.asarray(metrics["label"])  # [K=2, 5, 8]
   assert seen.shape == (2, 5, 8)
   for step in seen:
@@ -139,11 +143,11 @@ def test_conditional_gan_generates_the_asked_class():
   base = np.where(labels[:, None, None, None] == 1, 220, 30)
   images = np.clip(base + rng.integers(-25, 25, (128, 28, 28, 1)), 0, 255).astype(np.uint8)
   family = build_family(config, (28, 28, 1), 2)
-  mesh = compiled.make_mesh()
+  mesh = sharding.make_mesh()
   state = jax.jit(lambda k: family.init_state(k, 128, (28, 28, 1)),
-                  out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(0))
-  data = compiled.place_data(images, labels, mesh)
-  multi = compiled.MultiStep(family.train_step, config.batch_size, mesh)
+                  out_shardings=sharding.replicated(mesh))(jax.random.PRNGKey(0))
+  data = placement.place_resident(images, labels, mesh)
+  multi = compiled.build(family, config, mesh, compiled.layout_for(family, config, mesh, 128))
   state, _ = multi(state, data, 150)
   z = jax.random.normal(jax.random.PRNGKey(5), (32, config.latent_dim))
   means = [float(jnp.mean(jax.jit(family.generate)(

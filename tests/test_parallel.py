@@ -29,7 +29,8 @@ RTOL, ATOL = 1e-5, 1e-6
 CHILD = r"""
 import json, sys
 import jax, jax.numpy as jnp, numpy as np
-from genimg_jax.data import embedded
+from genimg_jax import sharding
+from genimg_jax.data import embedded, placement
 from genimg_jax.train import compiled, families
 from tests.conftest import make_tiny_gan_config, make_tiny_vae_config
 assert jax.device_count() == 8
@@ -40,16 +41,14 @@ out = {}
 
 def run(config, parallel, devices, steps=5):
   family = families.build_family(config, images.shape[1:])
-  mesh = compiled.make_mesh(jax.devices()[:devices])
+  mesh = sharding.make_mesh(jax.devices()[:devices])
   state = jax.jit(lambda k: family.init_state(k, len(images), images.shape[1:]),
-                  out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(3))
-  data = compiled.place_data(images, labels, mesh)
-  if parallel == "pmap":
-    import dataclasses
-    step = dataclasses.replace(family, axis_name=compiled.DATA_AXIS).train_step
-    multi = compiled.PmapMultiStep(step, config.batch_size, mesh)
-  else:
-    multi = compiled.MultiStep(family.train_step, config.batch_size, mesh)
+                  out_shardings=sharding.replicated(mesh))(jax.random.PRNGKey(3))
+  data = placement.place_resident(images, labels, mesh)
+  config = config.copy_and_resolve_references()
+  config.parallel = parallel
+  multi = compiled.build(family, config, mesh, compiled.layout_for(family, config, mesh,
+                                                                   len(images)))
   state, metrics = multi(state, data, steps)
   state, more = multi(state, data, steps)  # Two dispatches: the state goes back in.
   leaves = [np.asarray(x).tolist() for x in jax.tree_util.tree_leaves(state)]

@@ -1,5 +1,5 @@
-"""Streamed batches (`config.data_on_device=False`: data/streaming.py, train/feeding.py,
-compiled.StreamedMultiStep) against the device-resident path (issue 8, acceptance 3).
+"""Streamed batches (`config.data_on_device=False`: data/streaming.py, data/feeding.py,
+data/placement.place_streamed) against the device-resident path.
 
 Independent facts: the rows the host reads for a step are the rows `batching.device_rows` draws
 on the devices (checked row for row, with shards, several devices and n batches a step); an
@@ -24,7 +24,8 @@ from PIL import Image
 from genimg_jax import prepare
 from genimg_jax.data import streaming
 from genimg_jax.errors import UserError
-from genimg_jax.train import batching, feeding, run_config
+from genimg_jax.data import batching, feeding
+from genimg_jax.train import run_config
 from genimg_jax.train.loop import train_and_evaluate
 from tests.conftest import REPO_ROOT, make_tiny_gan_config, make_tiny_vae_config, subprocess_env
 from tests.reliability_support import (
@@ -238,7 +239,7 @@ def test_bad_values_are_one_line(tmp_path):
 
 
 def test_a_set_too_big_for_the_device_says_to_stream():
-  from genimg_jax.data import device_placement
+  from genimg_jax.data import placement
 
   class Device:  # 1 GiB free.
     platform = "gpu"
@@ -247,7 +248,7 @@ def test_a_set_too_big_for_the_device_says_to_stream():
       return {"bytes_limit": 2**31, "bytes_in_use": 2**30}
 
   with pytest.raises(UserError, match=r"set --config\.data_on_device=False to stream"):
-    device_placement.check_fits_on_device(2**31, Device())
+    placement.check_fits_on_device(2**31, Device())
 
 
 def test_a_streamed_record_of_another_size_is_one_line(tmp_path):

@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from genimg_jax import prepare
-from genimg_jax.data import device_placement, idx, load_dataset, prepare_builders
+from genimg_jax.data import idx, load_dataset, placement, prepare_builders
 from genimg_jax.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -340,15 +340,15 @@ class _FakeDevice:
 def test_check_fits_on_device():
   gib = 2**30
   device = _FakeDevice({"bytes_limit": 4 * gib, "bytes_in_use": gib})
-  device_placement.check_fits_on_device(3 * gib, device)
+  placement.check_fits_on_device(3 * gib, device)
   with pytest.raises(UserError, match=r"^the data set needs 3\.50 GiB on cuda:0 but only "
                                       r"3\.00 GiB is free there"):
-    device_placement.check_fits_on_device(int(3.5 * gib), device)
-  device_placement.check_fits_on_device(10**15, _FakeDevice(None))  # Unknown: no check.
+    placement.check_fits_on_device(int(3.5 * gib), device)
+  placement.check_fits_on_device(10**15, _FakeDevice(None))  # Unknown: no check.
   cpu = _FakeDevice(None)
   cpu.platform = "cpu"
   with pytest.raises(UserError, match="GiB is free there"):
-    device_placement.check_fits_on_device(10**15, cpu)
+    placement.check_fits_on_device(10**15, cpu)
 
 
 @pytest.mark.skipif(not REAL_MNIST.is_dir(), reason=f"real MNIST not found at {REAL_MNIST} "

@@ -7,6 +7,8 @@
 - One trace per K; a VAE overfits one batch; batching visits every example once per epoch.
 """
 
+import types
+
 import chex
 import flax.struct
 import jax
@@ -15,8 +17,9 @@ import numpy as np
 import optax
 import pytest
 
-from genimg_jax.data import embedded
-from genimg_jax.train import batching, compiled
+from genimg_jax import sharding
+from genimg_jax.data import batching, embedded, placement
+from genimg_jax.train import compiled
 from genimg_jax.train.families import build_family
 from tests.conftest import (make_tiny_conv_vae_config, make_tiny_gan_config,
                             make_tiny_vae_config, make_tiny_zoo_config)
@@ -64,14 +67,14 @@ def _setup(config, data, seed=0):
   """(family, fresh state placed like the loop places it, device data, MultiStep)."""
   image_shape = data["image"].shape[1:]
   family = build_family(config, image_shape, 10)
-  mesh = compiled.make_mesh()
-  replicated = compiled.replicated(mesh)
+  mesh = sharding.make_mesh()
+  replicated = sharding.replicated(mesh)
   init = jax.jit(lambda key: family.init_state(key, len(data["image"]), image_shape),
                  out_shardings=replicated)
   state = init(jax.random.PRNGKey(seed))
-  device_data = compiled.place_data(data["image"], data["label"], mesh)
-  multi_step = compiled.MultiStep(family.train_step, config.batch_size, mesh,
-                                  batches_per_step=getattr(family, "batches_per_step", 1))
+  device_data = placement.place_resident(data["image"], data["label"], mesh)
+  multi_step = compiled.build(family, config, mesh,
+                              compiled.layout_for(family, config, mesh, len(data["image"])))
   return family, state, device_data, multi_step
 
 
@@ -206,9 +209,9 @@ def determinism_runs(request, mnist_subset):
     subset["image"] = np.pad(subset["image"], ((0, 0), (2, 2), (2, 2), (0, 0)))
   family, _, data, multi_step = _setup(config, subset)
   image_shape = subset["image"].shape[1:]
-  mesh = compiled.make_mesh()
+  mesh = sharding.make_mesh()
   init = jax.jit(lambda key: family.init_state(key, 64, image_shape),
-                 out_shardings=compiled.replicated(mesh))
+                 out_shardings=sharding.replicated(mesh))
   fresh = lambda seed: init(jax.random.PRNGKey(seed))
   params = "params" if config.family == "vae" else "g_params"
   return {
@@ -256,12 +259,14 @@ def test_one_trace_per_dispatch_length(make_config, mnist_subset):
     return family.train_step(state, batch, key)
 
   guarded = chex.assert_max_traces(counted, n=1)
-  mesh = compiled.make_mesh()
-  replicated = compiled.replicated(mesh)
+  mesh = sharding.make_mesh()
+  replicated = sharding.replicated(mesh)
   state = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE),
                   out_shardings=replicated)(jax.random.PRNGKey(0))
-  data = compiled.place_data(mnist_subset["image"], mnist_subset["label"], mesh)
-  multi_step = compiled.MultiStep(guarded, config.batch_size, mesh)
+  data = placement.place_resident(mnist_subset["image"], mnist_subset["label"], mesh)
+  counted_family = types.SimpleNamespace(train_step=guarded, batches_per_step=1)
+  multi_step = compiled.build(counted_family, config, mesh,
+                              compiled.layout_for(family, config, mesh, 64))
   for _ in range(4):  # Fresh states from the previous dispatch must hit the same executable.
     state, _ = multi_step(state, data, 3)
   assert int(state.step) == 12
@@ -312,11 +317,18 @@ def _indexed_data(n):
   return {"image": jnp.asarray(images), "label": jnp.asarray(index, jnp.int32)}
 
 
+def _next_batch(state, data, batch_size):
+  """The engine's draw on one device, one shard: (state with this epoch's order, the batch)."""
+  layout = batching.Layout(batch_size, 1, 1, data["label"].shape[0])
+  state, position = batching.advance_order(state, layout)
+  return state, batching.device_rows(state.data_order, position, data, 0, layout)
+
+
 def _epoch_labels(num_examples, batch_size, num_steps, seed=0):
   data = _indexed_data(num_examples)
   state = _BatchState(step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(seed),
                       data_order=jnp.arange(num_examples, dtype=jnp.int32))
-  next_batch = jax.jit(batching.next_batch, static_argnums=2)
+  next_batch = jax.jit(_next_batch, static_argnums=2)
   batches = []
   for step in range(num_steps):
     state, batch = next_batch(state.replace(step=jnp.asarray(step, jnp.int32)), data, batch_size)

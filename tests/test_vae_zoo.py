@@ -21,8 +21,8 @@ import optax
 import pytest
 from scipy import stats
 
-from genimg_jax import models
-from genimg_jax.data import embedded
+from genimg_jax import models, sharding
+from genimg_jax.data import embedded, placement
 from genimg_jax.errors import UserError
 from genimg_jax.losses import vae as vae_losses
 from genimg_jax.models import conv_vae
@@ -354,11 +354,12 @@ def test_cvae_draws_the_class_it_is_asked_for(digits):
   config = make_tiny_vae_config(conditional=True, encoder_hidden=(128,), decoder_hidden=(128,),
                                 latent_dim=2, batch_size=64)
   family = build_family(config, IMAGE_SHAPE, num_classes=10)
-  mesh = compiled.make_mesh()
+  mesh = sharding.make_mesh()
   state = jax.jit(lambda k: family.init_state(k, 512, IMAGE_SHAPE),
-                  out_shardings=compiled.replicated(mesh))(jax.random.PRNGKey(0))
-  data = compiled.place_data(images, labels, mesh)
-  multi_step = compiled.MultiStep(family.train_step, 64, mesh)
+                  out_shardings=sharding.replicated(mesh))(jax.random.PRNGKey(0))
+  data = placement.place_resident(images, labels, mesh)
+  multi_step = compiled.build(family, config, mesh, compiled.layout_for(family, config, mesh,
+                                                                        512))
   for _ in range(12):
     state, _ = multi_step(state, data, 50)
   asked = jnp.repeat(jnp.arange(10, dtype=jnp.int32), 20)

@@ -1,14 +1,14 @@
 """Training batches streamed from the host with Grain (`config.data_on_device=False`): for
 training sets larger than device memory.
 
-The stream gives exactly the batches the device-resident path draws (train/batching.py): element
+The stream gives exactly the batches the device-resident path draws (data/batching.py): element
 t of a Grain `MapDataset.range(num_steps)` is this process's rows of step t's global batch,
 read from a random-access split (an in-memory array, or a TFDS array_record split record by
 record) at the indices `batching.device_rows` would gather on the devices. Epoch e's order is
 `batching.shard_orders(data key, e)`: the same per-epoch permutation, computed by jax.random on
 the host's CPU device (threefry and a stable sort give the same numbers on every backend). Each
 process reads only the records of its own shards. Grain reads `workers` steps ahead in threads;
-its iterator state ({"next_index": step}) goes into the run's checkpoints (train/feeding.py).
+its iterator state ({"next_index": step}) goes into the run's checkpoints (data/feeding.py).
 """
 
 import collections
@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from genimg_jax.data import embedded, load_dataset
-from genimg_jax.train import batching
+from genimg_jax.data import batching
 
 
 class ArraySplit:

@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genimg_jax import config_checks as checks
 from genimg_jax.models import conv_layers, mlp
 
 KERNEL = (4, 4)
@@ -79,6 +80,12 @@ class ConvDecoder(nn.Module):
       if i < len(widths) - 1:  # No activation on the logits.
         x = self.activation(x)
     return x.astype(jnp.float32)
+
+
+def check_config(config) -> None:
+  """The keys vae_network reads: the MLP VAE's (widths, activation) and conv_channels."""
+  mlp.check_config(config)
+  checks.widths(config, "conv_channels", non_empty=True)
 
 
 def check_image_shape(image_shape, channels) -> None:

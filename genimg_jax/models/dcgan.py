@@ -15,6 +15,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from genimg_jax import config_checks as checks
 from genimg_jax.models import conditional, conv_layers
 
 
@@ -59,6 +60,7 @@ class Discriminator(nn.Module):
   num_classes: int = 0  # > 0: projection discriminator.
   leaky_relu_slope: float = 0.2
   dtype: jnp.dtype = jnp.float32
+  batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
@@ -69,6 +71,14 @@ class Discriminator(nn.Module):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     features = x.reshape((x.shape[0], -1))
     return conditional.ProjectionOutput(self.num_classes, dtype=self.dtype)(features, labels, train)
+
+
+def check_config(config) -> None:
+  """The keys gan_networks reads (configs/dcgan.py)."""
+  checks.positive_int(config, "generator_base_channels", "label_embed_dim")
+  checks.widths(config, "discriminator_channels", non_empty=True)
+  checks.fraction(config, "discriminator_dropout", "batch_norm_momentum")
+  checks.non_negative(config, "leaky_relu_slope")
 
 
 def gan_networks(config, image_shape, num_classes: int = 0):

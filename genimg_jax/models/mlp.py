@@ -12,12 +12,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genimg_jax import config_checks as checks
+from genimg_jax.errors import UserError
+
 Activation = Callable[[jnp.ndarray], jnp.ndarray]
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")  # get_activation's names.
 
 
 def get_activation(name: str, leaky_relu_slope: float = 0.2) -> Activation:
   """The activation a config names: "relu", "leaky_relu", "tanh", "sigmoid" or "identity"."""
-  activations = {
+  activations = {  # Keys: ACTIVATIONS.
       "relu": nn.relu,
       "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=leaky_relu_slope),
       "tanh": jnp.tanh,
@@ -47,6 +51,7 @@ class Generator(nn.Module):
   activation: Activation = nn.relu
   output_activation: Activation = nn.sigmoid
   dtype: jnp.dtype = jnp.float32
+  batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
@@ -67,6 +72,7 @@ class Discriminator(nn.Module):
   activation: Activation = nn.relu
   dropout_rate: float = 0.0
   dtype: jnp.dtype = jnp.float32
+  batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
@@ -75,6 +81,19 @@ class Discriminator(nn.Module):
     x = hidden_layers(x, self.hidden, self.activation, self.dtype, self.dropout_rate, train)
     logits = nn.Dense(1, dtype=self.dtype)(x)
     return logits[:, 0].astype(jnp.float32)
+
+
+def check_config(config) -> None:
+  """The keys the builders below read: the GAN's or the VAE's widths, activation, dropout."""
+  if config.activation not in ACTIVATIONS:
+    raise UserError(f"config.activation: unknown activation {config.activation!r}: use one of "
+                    f"{', '.join(ACTIVATIONS)}")
+  checks.non_negative(config, "leaky_relu_slope")
+  if config.family == "gan":
+    checks.widths(config, "generator_hidden", "discriminator_hidden")
+    checks.fraction(config, "discriminator_dropout")
+  else:
+    checks.widths(config, "encoder_hidden", "decoder_hidden")
 
 
 def gan_networks(config, image_shape, num_classes: int = 0):

@@ -19,6 +19,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from genimg_jax import config_checks as checks
 from genimg_jax.models import conditional, conv_layers
 
 SIZES = {32: ((4, 2, 1), 0), 64: ((4, 2, 1, 0.5), 1)}  # side → (G ConvT widths / w, extra D).
@@ -63,6 +64,7 @@ class Discriminator(nn.Module):
   num_classes: int = 0
   leaky_relu_slope: float = 0.1
   dtype: jnp.dtype = jnp.float32
+  batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
@@ -77,6 +79,14 @@ class Discriminator(nn.Module):
     features = x.reshape((x.shape[0], -1))
     return conditional.ProjectionOutput(self.num_classes, self.spectral_norm, self.dtype)(
         features, labels, train)
+
+
+def check_config(config) -> None:
+  """The keys gan_networks reads (configs/dcgan32.py and the configs built on it)."""
+  checks.positive_int(config, "generator_width", "discriminator_width", "label_embed_dim")
+  checks.boolean(config, "spectral_norm")
+  checks.fraction(config, "batch_norm_momentum")
+  checks.non_negative(config, "leaky_relu_slope")
 
 
 def gan_networks(config, image_shape, num_classes: int = 0):

@@ -1,43 +1,34 @@
 """The compiled update: K training steps per dispatch via `lax.scan`, data parallel.
 
-Two paths with one contract, `(state, data, K) -> (state, metrics [K])`, the state donated:
-* `MultiStep` (default, `config.parallel="jit"`): `state` is replicated over a 1-D device mesh
-  ("data"), each device draws its rows of the batch (a `shard_map`), the step sees the global
-  batch and XLA's SPMD partitioner inserts the gradient all-reduce.
-* `PmapMultiStep` (`config.parallel="pmap"`): the same scan under `jax.pmap` over the mesh's
-  devices; the family's step (built with `axis_name=DATA_AXIS`) sees this device's rows and
-  `lax.pmean`s gradients and metrics (train/parallel.py). The state enters unmapped
-  (`in_axes=None`) and leaves unmapped (`out_axes=None`, equal on every device after the
-  pmean), so outside the call it is the same replicated pytree as under jit: checkpoints,
-  samples and saves do not know which path ran.
-Data: `place_data` puts every device's shard on it, a global array [D, N_s, ...] split over
-the mesh's first axis (train/batching.py, "Sharded draws"). One jitted function per distinct K.
+`build(family, config, mesh, layout)` returns the one `MultiStep` of a run, with the contract
+`(state, data, K) -> (state, metrics [K])`, the state donated. Two choices make it, each a
+small part below:
+* where a step's batch comes from: drawn inside the step from the device-resident split
+  (`config.data_on_device`, data [D, N_s, ...] from `placement.place_resident`; the rows are
+  data/batching.py's draw), or scanned in from host-fed batches (streamed, data [K, ...] from
+  `placement.place_streamed`, the same rows read by data/streaming.py);
+* how the scan is compiled: `jax.jit` over the mesh (`config.parallel="jit"`, the default:
+  the state replicated, each device draws its rows in a `shard_map`, the step sees the global
+  batch and XLA's SPMD partitioner inserts the gradient all-reduce), or `jax.pmap` over the
+  mesh's devices (`"pmap"`: the family's step, built with `axis_name=DATA_AXIS`, sees this
+  device's rows and `lax.pmean`s gradients and metrics, train/parallel.py). Under pmap the
+  state enters and leaves unmapped (equal on every device after the pmean), so outside the
+  call it is the same replicated pytree as under jit: checkpoints, samples and saves do not
+  know which path ran.
+Either way the state's data order advances by the same rule, so a checkpoint resumes under
+any of the four combinations. One compiled function per distinct K.
 """
 
+import dataclasses
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, PartitionSpec as P
 
-from genimg_jax.train import batching
-
-DATA_AXIS = "data"
-
-
-def make_mesh(devices=None) -> Mesh:
-  """A 1-D mesh over the given (default: every process's) devices."""
-  return Mesh(np.asarray(devices if devices is not None else jax.devices()), (DATA_AXIS,))
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P())
-
-
-def batch_sharded(mesh: Mesh) -> NamedSharding:
-  """Leading (batch) axis split over the mesh."""
-  return NamedSharding(mesh, P(DATA_AXIS))
+from genimg_jax.data import batching, placement
+from genimg_jax.sharding import DATA_AXIS
 
 
 def step_key(state) -> jnp.ndarray:
@@ -46,175 +37,107 @@ def step_key(state) -> jnp.ndarray:
   return jax.random.fold_in(step_base, state.step)
 
 
-def place_data(images: np.ndarray, labels: np.ndarray, mesh: Mesh, num_shards: int = 1) -> dict:
-  """{"image": uint8 [D, N_s, H, W, C], "label": int32 [D, N_s]}: device d holds its shard.
+def _resident_step(train_step, layout: batching.Layout, batches_per_step: int, mesh: Mesh,
+                   per_device: bool):
+  """(state, placed split) → one update on rows drawn on the devices: under jit each device
+  gathers its rows in a shard_map (data [D, N_s, ...]); under pmap (`per_device`) the step
+  already runs per device (data: this device's [N_s, ...])."""
+  def rows(order, position, local, device):  # local: this device's shard {[N_s, ...]}.
+    return batching.stack_batches(batching.device_rows(order, position, local, device, layout),
+                                  batches_per_step)
 
-  Shard s is examples [s·N_s, (s+1)·N_s), N_s = N // num_shards; device d of D holds shard
-  d // (D / num_shards). Only this process's devices are written, from its shards' rows (the
-  other rows of `images` may be absent: pass zeros or a view, they are not read).
-  """
-  num_devices, shard_size = mesh.devices.size, len(labels) // num_shards
-  per_shard = num_devices // num_shards
-  placed = {}
-  for name, array in (("image", images), ("label", labels)):
-    blocks = []
-    for index, device in enumerate(mesh.devices.flat):
-      if device.process_index == jax.process_index():
-        start = (index // per_shard) * shard_size
-        blocks.append(jax.device_put(np.asarray(array[None, start:start + shard_size]), device))
-    placed[name] = jax.make_array_from_single_device_arrays(
-        (num_devices, shard_size, *array.shape[1:]), batch_sharded(mesh), blocks)
-  return placed
-
-
-class MultiStep:
-  """`(state, data) -> (state, metrics [K])`: K updates of `train_step` in one jitted call.
-
-  A step consumes `batches_per_step` batches of `batch_size` (e.g. a GAN's n_critic D updates):
-  the draw takes batches_per_step · batch_size examples and each device splits its rows into
-  [batches_per_step, rows, ...], so `train_step` gets [batches_per_step, batch_size, ...]
-  with the batch axis split over the devices (unstacked [batch_size, ...] when it is 1).
-  """
-
-  def __init__(self, train_step, batch_size: int, mesh: Mesh, num_shards: int = 1,
-               batches_per_step: int = 1):
-    self._train_step = train_step
-    self._batch_size = batch_size
-    self._num_shards = num_shards
-    self._batches_per_step = batches_per_step
-    self._mesh = mesh
-    self._compiled = {}  # K → compiled function.
-
-  def _layout_of(self, data) -> batching.Layout:
-    """The draw's sizes, from placed data [D, N_s, ...] (or, inside pmap, [N_s, ...])."""
-    shard_size = data["label"].shape[-1]
-    return batching.Layout(self._batch_size * self._batches_per_step, self._mesh.devices.size,
-                           self._num_shards, shard_size)
-
-  def _stack(self, rows: dict) -> dict:
-    """This device's rows [n · r, ...] → [n, r, ...] (n = batches_per_step > 1)."""
-    n = self._batches_per_step
-    if n == 1:
-      return rows
-    return jax.tree_util.tree_map(lambda x: x.reshape((n, x.shape[0] // n, *x.shape[1:])), rows)
-
-  def _draw(self, order, position, data):
-    """The global batch [B, ...], split over the mesh: each device gathers its own rows."""
-    def rows(order, position, local):  # local: this device's [1, N_s, ...].
-      device = jax.lax.axis_index(DATA_AXIS)
-      local = jax.tree_util.tree_map(lambda x: x[0], local)
-      return self._stack(batching.device_rows(order, position, local, device,
-                                              self._layout_of(data)))
-
-    batch_axis = P(DATA_AXIS) if self._batches_per_step == 1 else P(None, DATA_AXIS)
-    return jax.shard_map(rows, mesh=self._mesh, in_specs=(P(), P(), P(DATA_AXIS)),
+  def draw(order, position, data):
+    if per_device:
+      return rows(order, position, data, jax.lax.axis_index(DATA_AXIS))
+    local_rows = lambda order, position, local: rows(
+        order, position, jax.tree_util.tree_map(lambda x: x[0], local),
+        jax.lax.axis_index(DATA_AXIS))
+    batch_axis = P(DATA_AXIS) if batches_per_step == 1 else P(None, DATA_AXIS)
+    return jax.shard_map(local_rows, mesh=mesh, in_specs=(P(), P(), P(DATA_AXIS)),
                          out_specs=batch_axis)(order, position, data)
 
-  def _scan(self, state, data, num_steps: int):
-    def body(state, _):
-      state, position = batching.advance_order(state, self._layout_of(data))
-      return self._train_step(state, self._draw(state.data_order, position, data),
-                              step_key(state))
+  def step(state, data):
+    state, position = batching.advance_order(state, layout)
+    return train_step(state, draw(state.data_order, position, data), step_key(state))
 
-    return jax.lax.scan(body, state, None, length=num_steps)
+  return step
 
-  def _compile(self, num_steps: int):
-    return jax.jit(functools.partial(self._scan, num_steps=num_steps), donate_argnums=0)
+
+def _streamed_step(train_step, layout: batching.Layout):
+  """(state, this step's fed batch) → one update; the data order advances as when drawn."""
+  def step(state, batch):
+    state, _ = batching.advance_order(state, layout)
+    return train_step(state, batch, step_key(state))
+
+  return step
+
+
+def _scan(step: Callable, resident: bool):
+  """(state, data, num_steps) → lax.scan of `step` num_steps times: over the same resident
+  data each step, or over the leading [K] axis of streamed batches."""
+  def scan(state, data, num_steps: int):
+    if resident:
+      return jax.lax.scan(lambda s, _: step(s, data), state, None, length=num_steps)
+    return jax.lax.scan(step, state, data, length=num_steps)
+
+  return scan
+
+
+def _jit(scan, num_steps: int, mesh: Mesh):
+  del mesh  # The shardings travel with the arrays.
+  return jax.jit(functools.partial(scan, num_steps=num_steps), donate_argnums=0)
+
+
+def _pmap(scan, num_steps: int, mesh: Mesh):
+  return jax.pmap(functools.partial(scan, num_steps=num_steps), axis_name=DATA_AXIS,
+                  in_axes=(None, 0), out_axes=None, donate_argnums=0,
+                  devices=list(mesh.devices.flat))
+
+
+@dataclasses.dataclass
+class MultiStep:
+  """`(state, data, K) -> (state, metrics [K])`: K updates in one compiled call.
+
+  `place` (streamed runs only, else None) turns this process's host rows of K steps into the
+  `data` this function takes (data/placement.py).
+  """
+
+  scan: Callable  # (state, data, num_steps) → (state, metrics), not yet compiled.
+  compile: Callable  # (scan, num_steps, mesh) → the compiled K-step function.
+  mesh: Mesh
+  place: Callable | None = None
+  _compiled: dict = dataclasses.field(default_factory=dict)  # K → compiled function.
 
   def function(self, num_steps: int):
     """The compiled K-step function (compiled on first call for each K)."""
     if num_steps not in self._compiled:
-      self._compiled[num_steps] = self._compile(num_steps)
+      self._compiled[num_steps] = self.compile(self.scan, num_steps, self.mesh)
     return self._compiled[num_steps]
 
   def __call__(self, state, data, num_steps: int):
     return self.function(num_steps)(state, data)
 
 
-class PmapMultiStep(MultiStep):
-  """The same contract under `jax.pmap`; `train_step` must pmean (family axis_name=DATA_AXIS)."""
-
-  def _scan(self, state, data, num_steps: int):
-    layout = self._layout_of(data)
-
-    def body(state, _):  # Per device; data: this device's shard {[N_s, ...]}.
-      state, position = batching.advance_order(state, layout)
-      batch = self._stack(batching.device_rows(state.data_order, position, data,
-                                               jax.lax.axis_index(DATA_AXIS), layout))
-      return self._train_step(state, batch, step_key(state))
-
-    return jax.lax.scan(body, state, None, length=num_steps)
-
-  def _compile(self, num_steps: int):
-    return jax.pmap(functools.partial(self._scan, num_steps=num_steps), axis_name=DATA_AXIS,
-                    in_axes=(None, 0), out_axes=None, donate_argnums=0,
-                    devices=list(self._mesh.devices.flat))
+def layout_for(family, config, mesh: Mesh, num_examples: int, num_shards: int = 1
+               ) -> batching.Layout:
+  """The draw's sizes for a split of `num_examples` cut into `num_shards` shards: every batch of
+  a step together (config.batch_size · family.batches_per_step) over the mesh's devices."""
+  return batching.Layout(config.batch_size * family.batches_per_step, mesh.devices.size,
+                         num_shards, num_examples // num_shards)
 
 
-def local_device_ids(mesh: Mesh) -> list[int]:
-  """Mesh positions (0 … D − 1) of this process's devices, in mesh order."""
-  return [d for d, device in enumerate(mesh.devices.flat)
-          if device.process_index == jax.process_index()]
+def build(family, config, mesh: Mesh, layout: batching.Layout) -> MultiStep:
+  """The run's K-step function for `config.data_on_device` × `config.parallel`.
 
-
-class StreamedMultiStep(MultiStep):
-  """The same contract with host-fed batches (`config.data_on_device=False`, data/streaming.py):
-  `data` holds K steps' batches {"image": uint8 [K, (n,) B, H, W, C], "label": int32 [K, (n,) B]}
-  (n = batches_per_step, the axis only when n > 1), the batch axis split over the mesh, scanned
-  as `xs` into the same `train_step` with the same step keys. The state's data order advances
-  as in `MultiStep` (the streamed rows are the rows it names), so a checkpoint resumes under
-  either path.
+  layout: the draw's sizes (`layout_for`).
   """
-
-  def __init__(self, train_step, batch_size: int, mesh: Mesh, num_shards: int = 1,
-               batches_per_step: int = 1, shard_size: int = 0):
-    super().__init__(train_step, batch_size, mesh, num_shards, batches_per_step)
-    self.layout = batching.Layout(batch_size * batches_per_step, mesh.devices.size, num_shards,
-                                  shard_size)
-
-  def _batch_spec(self) -> P:
-    return P(None, DATA_AXIS) if self._batches_per_step == 1 else P(None, None, DATA_AXIS)
-
-  def _blocks(self, rows: dict):
-    """Host rows {[K, L · n · r, ...]} (L local devices in mesh order, data/streaming.py) →
-    per name, each local device's [K, (n,) r, ...]."""
-    n = self._batches_per_step
-    r = self.layout.rows_per_device // n  # The layout counts every batch of a step.
-    inner = (n, r) if n > 1 else (r,)
-    devices = [self._mesh.devices.flat[d] for d in local_device_ids(self._mesh)]
-    for name, x in rows.items():
-      x = x.reshape((x.shape[0], len(devices), *inner, *x.shape[2:]))
-      yield name, [(device, x[:, i]) for i, device in enumerate(devices)]
-
-  def place(self, rows: dict) -> dict:
-    """This process's host rows of K steps → global arrays [K, (n,) B, ...] on the mesh."""
-    placed, axis = {}, 1 if self._batches_per_step == 1 else 2  # The batch axis.
-    for name, blocks in self._blocks(rows):
-      block = blocks[0][1].shape  # [K, (n,) r, ...]
-      shape = (*block[:axis], self._batch_size, *block[axis + 1:])
-      placed[name] = jax.make_array_from_single_device_arrays(
-          shape, NamedSharding(self._mesh, self._batch_spec()),
-          [jax.device_put(np.ascontiguousarray(b), device) for device, b in blocks])
-    return placed
-
-  def _scan(self, state, data, num_steps: int):
-    def body(state, batch):
-      state, _ = batching.advance_order(state, self.layout)
-      return self._train_step(state, batch, step_key(state))
-
-    return jax.lax.scan(body, state, data, length=num_steps)
-
-
-class StreamedPmapMultiStep(StreamedMultiStep):
-  """`StreamedMultiStep` under `jax.pmap`: data [D, K, (n,) B / D, ...], one row per device."""
-
-  def place(self, rows: dict) -> dict:
-    placed = {}
-    for name, blocks in self._blocks(rows):
-      shape = (self._mesh.devices.size, *blocks[0][1].shape)
-      placed[name] = jax.make_array_from_single_device_arrays(
-          shape, batch_sharded(self._mesh),
-          [jax.device_put(np.ascontiguousarray(b[None]), device) for device, b in blocks])
-    return placed
-
-  _compile = PmapMultiStep._compile
+  pmap = config.parallel == "pmap"
+  train_step = (dataclasses.replace(family, axis_name=DATA_AXIS) if pmap else family).train_step
+  n = family.batches_per_step
+  if config.data_on_device:
+    step, place = _resident_step(train_step, layout, n, mesh, per_device=pmap), None
+  else:
+    step = _streamed_step(train_step, layout)
+    place = functools.partial(placement.place_streamed, mesh=mesh, layout=layout,
+                              batches_per_step=n, per_device_axis=pmap)
+  return MultiStep(_scan(step, config.data_on_device), _pmap if pmap else _jit, mesh, place)

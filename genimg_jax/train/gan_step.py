@@ -19,10 +19,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from genimg_jax import config_checks as checks
 from genimg_jax import models
+from genimg_jax.data import batching
 from genimg_jax.errors import UserError
 from genimg_jax.losses import gan as gan_losses
-from genimg_jax.train import batching, conditioning, optim, parallel
+from genimg_jax.train import conditioning, optim, parallel
 
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # Data range each output implies.
 
@@ -65,10 +67,24 @@ class GAN:
   num_classes: int = 0  # > 0: class-conditional G and D.
   axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
+  reconstructs = False  # The capabilities of train/families.Family: a GAN has none of them.
+  scores_test_split = False
+  estimates_likelihood = False
+
+  @classmethod
+  def check_config(cls, config) -> None:
+    """The GAN family's keys (configs/_gan.py)."""
+    checks.positive_int(config, "latent_dim", "n_critic")
+    checks.choice(config, "output_activation", tuple(OUTPUT_RANGES))
+    checks.choice(config, "loss", tuple(gan_losses.GAN_LOSSES))
+    checks.non_negative(config, "gp_weight")
+    checks.fraction(config, "ema_decay")
+    optim.check_config(config)
+
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "GAN":
     try:
-      generator, discriminator = models.load(config.architecture).gan_networks(
+      generator, discriminator = models.builder(config.architecture, "gan_networks")(
           config, tuple(image_shape), num_classes)
     except ValueError as e:
       raise UserError(f"model {config.model!r}: {e}") from None
@@ -130,9 +146,16 @@ class GAN:
   @property
   def _generator(self) -> nn.Module:
     """G, with BatchNorm statistics over every device's rows under pmap (as jit computes them)."""
-    if self.axis_name is not None and hasattr(self.generator, "batch_norm_axis_name"):
+    if self.axis_name is not None:
       return self.generator.clone(batch_norm_axis_name=self.axis_name)
     return self.generator
+
+  @property
+  def _discriminator(self) -> nn.Module:
+    """D, likewise (the network contract: both declare batch_norm_axis_name)."""
+    if self.axis_name is not None:
+      return self.discriminator.clone(batch_norm_axis_name=self.axis_name)
+    return self.discriminator
 
   @staticmethod
   def _unpack(latents):
@@ -153,10 +176,10 @@ class GAN:
     """D's logits in train mode (dropout on, SN vectors advance) and D's updated stats."""
     variables = {**params, **stats}
     if stats:
-      logits, stats = self.discriminator.apply(variables, images, labels, train=True,
+      logits, stats = self._discriminator.apply(variables, images, labels, train=True,
                                                rngs={"dropout": dropout_key}, mutable=list(stats))
       return logits, dict(stats)
-    return self.discriminator.apply(variables, images, labels, train=True,
+    return self._discriminator.apply(variables, images, labels, train=True,
                                     rngs={"dropout": dropout_key}), stats
 
   def _d_update(self, carry, real_batch, key):

@@ -5,7 +5,6 @@ dispatches → outputs (metrics, PNGs, checkpoints). Metrics of a log interval a
 the device once, after the next dispatch has been queued, so the host never stalls the device.
 """
 
-import dataclasses
 import os
 import signal
 import time
@@ -15,12 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from genimg_jax import checkpoint as ckpt
-from genimg_jax import outputs
-from genimg_jax.data import load_dataset
-from genimg_jax.data.device_placement import check_fits_on_device
+from genimg_jax import outputs, sharding
+from genimg_jax.data import feeding, load_dataset
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
 from genimg_jax.evaluation.training import TrainingEvaluator
-from genimg_jax.train import compiled, distributed, feeding, run_config, signals
+from genimg_jax.train import compiled, distributed, run_config, signals
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
@@ -30,7 +28,7 @@ def _boundary_steps(config, step: int) -> int:
   at K."""
   stop = config.num_steps
   for every in (config.log_every, config.sample_every, config.checkpoint_every,
-                config.get("eval_every", 0)):
+                config.eval_every):
     if every:
       stop = min(stop, (step // every + 1) * every)
   return min(config.steps_per_dispatch, stop - step)
@@ -60,7 +58,7 @@ class Run:
   def __init__(self, config, workdir: str):
     self.config = config
     self.workdir = workdir
-    self.streamed = not config.get("data_on_device", True)
+    self.streamed = not config.data_on_device
     if self.streamed:  # Records are read as batches need them (data/streaming.py).
       from genimg_jax.data import streaming  # pylint: disable=import-outside-toplevel  # Grain.
 
@@ -71,27 +69,18 @@ class Run:
                                      image_size=config.image_size)
     self.image_shape = self.train_data.image_shape
     self.family = build_family(config, self.image_shape, self.train_data.num_classes)
-    self.mesh = compiled.make_mesh()
+    self.mesh = sharding.make_mesh()
     num_examples = self.train_data.num_examples
     self.num_shards = distributed.check_sizes(config, self.mesh.devices.size, num_examples)
     self.num_ordered = num_examples // self.num_shards * self.num_shards
-    batches_per_step = getattr(self.family, "batches_per_step", 1)
-    per_step = config.batch_size * batches_per_step
+    per_step = config.batch_size * self.family.batches_per_step
     if self.num_ordered // self.num_shards < per_step // self.num_shards:
       raise UserError(f"data set {config.dataset} has {num_examples} training "
                       f"images, fewer than the {per_step} one step uses: lower the batch size")
-    self.replicated = compiled.replicated(self.mesh)
-    pmap = config.get("parallel", "jit") == "pmap"
-    step = (dataclasses.replace(self.family, axis_name=compiled.DATA_AXIS).train_step if pmap
-            else self.family.train_step)  # Under pmap the step pmeans over the device axis.
-    if self.streamed:
-      kind = compiled.StreamedPmapMultiStep if pmap else compiled.StreamedMultiStep
-      self.multi_step = kind(step, config.batch_size, self.mesh, self.num_shards,
-                             batches_per_step, shard_size=self.num_ordered // self.num_shards)
-    else:
-      kind = compiled.PmapMultiStep if pmap else compiled.MultiStep
-      self.multi_step = kind(step, config.batch_size, self.mesh, self.num_shards,
-                             batches_per_step)
+    self.layout = compiled.layout_for(self.family, config, self.mesh, self.num_ordered,
+                                      self.num_shards)
+    self.replicated = sharding.replicated(self.mesh)
+    self.multi_step = compiled.build(self.family, config, self.mesh, self.layout)
     self.saved_position = None  # The restored checkpoint's data stream position, if any.
     root = jax.random.PRNGKey(config.seed)
     self.run_key, grid_key, self.eval_key = jax.random.split(root, 3)
@@ -101,11 +90,11 @@ class Run:
     self.checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
     self._test_data = None
     self.all_finite = jax.jit(_all_finite)
-    if hasattr(self.family, "reconstruct"):
+    if self.family.reconstructs:
       self.reconstruct = jax.jit(self.family.reconstruct)
       self.test_data()  # VAEs reconstruct and evaluate test images: fail now, not mid-run.
     self.evaluator = (TrainingEvaluator(config, self.family, self.eval_key, self.test_data)
-                      if config.get("eval_every", 0) else None)
+                      if config.eval_every else None)
 
   def init_state(self):
     """Fresh state, or the latest checkpoint's; built by eval_shape then one jit (big_vision)."""
@@ -128,30 +117,16 @@ class Run:
                                      image_size=self.config.image_size)
     return self._test_data
 
-  def device_data(self) -> dict:
-    """Each device's shard of the training split (compiled.place_data), checked to fit first."""
-    nbytes = (self.train_data.images.nbytes + self.train_data.labels.nbytes) // self.num_shards
-    for device in self.mesh.local_devices:
-      check_fits_on_device(nbytes, device)
-    return compiled.place_data(self.train_data.images, self.train_data.labels, self.mesh,
-                               self.num_shards)
-
   def feed(self, state):
     """What the dispatches from `state.step` on train on: the placed split, or a Grain stream
-    of the same batches (data/streaming.py) prefetched to the devices (train/feeding.py)."""
+    of the same batches prefetched to the devices (data/feeding.py)."""
     if not self.streamed:
-      return feeding.Resident(self.device_data())
-    from genimg_jax.data import streaming  # pylint: disable=import-outside-toplevel  # Grain.
-
-    config, layout = self.config, self.multi_step.layout
-    run_key = np.asarray(state.rng.addressable_data(0))
-    indices = streaming.StepIndices(streaming.EpochOrders(run_key, layout), layout,
-                                    compiled.local_device_ids(self.mesh))
-    dataset = streaming.step_dataset(self.train_data, indices, config.num_steps,
-                                     config.data_workers, config.steps_per_dispatch)
-    position = feeding.start_position(self.saved_position, int(state.step))
-    return feeding.Streamed(dataset, position, lambda s: _boundary_steps(config, s),
-                            config.num_steps, self.multi_step.place)
+      return feeding.resident_feed(self.train_data, self.mesh, self.num_shards)
+    config = self.config
+    return feeding.streamed_feed(
+        self.train_data, np.asarray(state.rng.addressable_data(0)), self.layout, self.mesh,
+        int(state.step), self.saved_position, lambda s: _boundary_steps(config, s),
+        config.num_steps, config.data_workers, config.steps_per_dispatch, self.multi_step.place)
 
   def save(self, state, score: float | None = None, data_position=None) -> None:
     """Checkpoints `state` (with its evaluation score, if any, and the data stream's position),
@@ -165,7 +140,7 @@ class Run:
 
   def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
     images = np.asarray(self.generate(state, self.grid_latents))  # Every process: collective.
-    if hasattr(self.family, "reconstruct"):
+    if self.family.reconstructs:
       originals = self.test_data().images[: self.config.num_recon]
       labels = self.test_data().labels[: self.config.num_recon]
       recon = np.asarray(self.reconstruct(state, originals, labels))
@@ -174,7 +149,7 @@ class Run:
     path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"),
                                    self.grid_columns)
     writer.write_images(step, {"samples": outputs.image_grid(images, self.grid_columns)})
-    if hasattr(self.family, "reconstruct"):
+    if self.family.reconstructs:
       pairs = np.concatenate([originals / 255.0, recon], axis=2)  # Original | reconstruction.
       outputs.save_image_grid(pairs, os.path.join(self.workdir, f"reconstructions_{step}.png"))
       writer.write_images(step, {"reconstructions": outputs.image_grid(pairs)})
@@ -275,7 +250,7 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
 
 def split_metrics(run: Run, state) -> dict[str, float] | None:
   """The family's test-split metrics (a VAE's −ELBO in nats and bits/dim), None if it has none."""
-  if not hasattr(run.family, "evaluate"):
+  if not run.family.scores_test_split:
     return None
   test = run.test_data()
   return run.family.evaluate(state, test.images, test.labels, run.eval_key,

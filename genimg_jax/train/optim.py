@@ -3,13 +3,22 @@ EMA of parameters."""
 
 import optax
 
+from genimg_jax import config_checks as checks
+
 SCHEDULES = ("constant", "linear")  # config.lr_schedule values.
+
+
+def check_config(config) -> None:
+  """The optimiser's keys: learning_rate > 0, lr_schedule one of SCHEDULES, Adam β's in [0, 1)."""
+  checks.positive(config, "learning_rate")
+  checks.choice(config, "lr_schedule", SCHEDULES)
+  checks.fraction(config, "adam_b1", "adam_b2")
 
 
 def learning_rate(config, updates_per_step: int = 1) -> optax.Schedule | float:
   """config.learning_rate, constant or decayed linearly to 0 over the run's optimiser updates
   (num_steps · updates_per_step, e.g. n_critic for D) as StudioGAN / Mimicry do."""
-  if config.get("lr_schedule", "constant") == "linear":
+  if config.lr_schedule == "linear":
     return optax.linear_schedule(config.learning_rate, 0.0,
                                  transition_steps=config.num_steps * updates_per_step)
   return config.learning_rate

@@ -16,13 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from genimg_jax import config_checks as checks
 from genimg_jax import models
+from genimg_jax.data import batching
 from genimg_jax.errors import UserError
 from genimg_jax.losses import vae as vae_losses
-from genimg_jax.train import batching, conditioning, optim, parallel
+from genimg_jax.train import conditioning, optim, parallel
 
 DATA_RANGE = (0.0, 1.0)  # Bernoulli / sigmoid-mean likelihoods model pixels in [0, 1].
 OBJECTIVES = ("elbo", "iwae")
+LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 class VAEState(flax.struct.PyTreeNode):
@@ -44,15 +47,11 @@ def posterior_samples(key, mean: jnp.ndarray, logvar: jnp.ndarray, num: int) -> 
 def _network(config, image_shape, num_classes: int) -> nn.Module:
   """The architecture module's VAE network; one-line UserErrors for a bad name or shape."""
   try:
-    architecture = models.load(config.architecture)
+    build = models.builder(config.architecture, "vae_network")
   except ValueError as e:
     raise UserError(f"config.architecture: {e}") from None
-  if not hasattr(architecture, "vae_network"):
-    raise UserError(f"config.architecture={config.architecture!r} has no VAE networks "
-                    f"(no vae_network in genimg_jax/models/{config.architecture}.py): "
-                    f"use mlp or conv_vae")
   try:
-    return architecture.vae_network(config, tuple(image_shape), num_classes)
+    return build(config, tuple(image_shape), num_classes)
   except ValueError as e:
     shape = "x".join(str(d) for d in image_shape)
     raise UserError(f"model {config.model!r} cannot take {shape} images ({e}): resize them "
@@ -75,12 +74,31 @@ class VAE:
   data_range: tuple[float, float] = DATA_RANGE
   axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
+  reconstructs = True  # The capabilities of train/families.Family: a VAE has all of them.
+  scores_test_split = True
+  estimates_likelihood = True
+  batches_per_step = 1  # One batch per update.
+
+  @classmethod
+  def check_config(cls, config) -> None:
+    """The VAE family's keys (configs/vae.py)."""
+    checks.positive_int(config, "latent_dim", "num_importance_samples", "num_recon",
+                        "eval_batch_size")
+    checks.choice(config, "likelihood", LIKELIHOODS)
+    checks.choice(config, "objective", OBJECTIVES)
+    checks.positive(config, "gaussian_sigma")
+    checks.non_negative(config, "beta")
+    if config.objective == "iwae" and config.beta != 1:
+      raise UserError(f"config.beta={config.beta} has no effect on the iwae objective (it bounds "
+                      f"log p(x) with β = 1): use --config.objective=elbo for a β-VAE")
+    optim.check_config(config)
+
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
-    classes = num_classes if config.get("conditional", False) else 0
+    classes = num_classes if config.conditional else 0
     return cls(_network(config, image_shape, classes), optim.adam_from_config(config),
                config.latent_dim, config.beta, config.likelihood, config.gaussian_sigma,
-               config.get("objective", "elbo"), config.get("num_importance_samples", 1), classes)
+               config.objective, config.num_importance_samples, classes)
 
   def _labels(self, labels):
     """The labels the network takes: None when unconditional (labels are then ignored)."""

@@ -1,8 +1,11 @@
-"""Batches drawn inside the compiled step from the device-resident data set.
+"""Which rows each step trains on: the epoch order, the shard layout and the row draw, plus the
+pixel scaling every family applies to a batch.
 
 Epochs: each epoch visits the data in a fresh random order (a permutation derived from the run's
 key and the epoch number), `N // batch_size` batches per epoch, the remainder dropped. The order
 lives in the state (`data_order`), so it is checkpointed and a resumed run sees the same batches.
+The device-resident path draws the rows inside the compiled step (`device_rows`); the streamed
+path reads the same rows on the host (data/streaming.py).
 """
 
 import dataclasses
@@ -29,32 +32,14 @@ def split_run_key(rng: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
   return step_base, data_base
 
 
-def next_batch(state, data: dict, batch_size: int):
-  """Returns (state with this epoch's order, the batch for `state.step`).
-
-  data: {"image": uint8 [N, H, W, C], "label": int32 [N]} on the device.
-  """
-  num_examples = data["image"].shape[0]
-  steps_per_epoch = num_examples // batch_size
-  epoch, position = jnp.divmod(state.step, steps_per_epoch)
-  _, data_base = split_run_key(state.rng)
-  order = jax.lax.cond(
-      position == 0,
-      lambda: jax.random.permutation(jax.random.fold_in(data_base, epoch), num_examples),
-      lambda: state.data_order,
-  )
-  indices = jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
-  batch = {name: jnp.take(array, indices, axis=0) for name, array in data.items()}
-  return state.replace(data_order=order), batch
-
-
 # Sharded draws (the compiled paths): the training split is cut into `num_shards` contiguous
 # shards of `shard_size` examples (the remainder dropped); each epoch visits every shard in its
 # own random order, and the global batch is the concatenation over shards of each shard's next
 # batch_size / num_shards examples. Device d of D holds shard d // (D / num_shards) and draws
-# its batch_size / D rows of that shard's part. One shard (one process) is exactly
-# `next_batch`'s order; with S shards the global batches depend on S only, not on how the
-# devices are spread over processes (so 1 process × 4 devices = 2 processes × 2 devices).
+# its batch_size / D rows of that shard's part. With one shard (one process) the batch at epoch
+# position p is rows order[p·B : (p+1)·B] of one permutation of the set; with S shards the
+# global batches depend on S only, not on how the devices are spread over processes (so
+# 1 process × 4 devices = 2 processes × 2 devices).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +60,7 @@ def shard_orders(data_base, epoch, layout: Layout) -> jnp.ndarray:
   """This epoch's visiting order of every shard, flattened: int32 [S * N_s] (shard-local rows)."""
   epoch_key = jax.random.fold_in(data_base, epoch)
   if layout.num_shards == 1:
-    return jax.random.permutation(epoch_key, layout.shard_size)  # = next_batch's order.
+    return jax.random.permutation(epoch_key, layout.shard_size)
   keys = jax.vmap(lambda s: jax.random.fold_in(epoch_key, s))(jnp.arange(layout.num_shards))
   return jax.vmap(lambda k: jax.random.permutation(k, layout.shard_size))(keys).reshape(-1)
 
@@ -101,3 +86,12 @@ def device_rows(order, position, local_data: dict, device, layout: Layout) -> di
            + part * layout.rows_per_device)
   indices = jax.lax.dynamic_slice_in_dim(order, start, layout.rows_per_device)
   return {name: jnp.take(array, indices, axis=0) for name, array in local_data.items()}
+
+
+def stack_batches(rows: dict, batches_per_step: int) -> dict:
+  """One device's rows of a step [n · r, ...] → [n, r, ...]: one batch per update of the step
+  (e.g. a GAN's n_critic D updates); unchanged when n = 1."""
+  n = batches_per_step
+  if n == 1:
+    return rows
+  return jax.tree_util.tree_map(lambda x: x.reshape((n, x.shape[0] // n, *x.shape[1:])), rows)

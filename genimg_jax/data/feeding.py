@@ -1,8 +1,8 @@
-"""What each dispatch trains on: the device-resident set (`Resident`) or streamed batches
-(`Streamed`, `config.data_on_device=False`), and the stream's position for checkpoints.
+"""What each dispatch trains on: the device-resident set (`resident_feed`) or streamed batches
+(`streamed_feed`, `config.data_on_device=False`), and the stream's position for checkpoints.
 
 `Streamed` runs a background thread that takes the Grain iterator's next K steps (K from the
-loop's dispatch plan), stacks them, puts them on the devices (`StreamedMultiStep.place`) and
+loop's dispatch plan), stacks them, puts them on the devices (`placement.place_streamed`, via the dispatch's `place`) and
 queues up to `depth` dispatches, so reading, decoding and the host → device copy overlap the
 device's work. Each queued dispatch carries Grain's iterator state after its last step; a
 checkpoint saves the state of the dispatches the loop has consumed, not of those read ahead.
@@ -14,6 +14,8 @@ import threading
 
 import numpy as np
 
+from genimg_jax import sharding
+from genimg_jax.data import placement
 from genimg_jax.errors import UserError
 
 
@@ -115,3 +117,27 @@ def start_position(saved: dict | None, step: int) -> dict:
                     f"{saved.get('next_index')}: it is inconsistent; move it away to resume "
                     f"from an earlier checkpoint")
   return saved
+
+
+def resident_feed(train_data, mesh, num_shards: int) -> Resident:
+  """The training split on the devices (each device its shard), checked to fit first."""
+  nbytes = (train_data.images.nbytes + train_data.labels.nbytes) // num_shards
+  for device in mesh.local_devices:
+    placement.check_fits_on_device(nbytes, device)
+  return Resident(placement.place_resident(train_data.images, train_data.labels, mesh,
+                                           num_shards))
+
+
+def streamed_feed(split, run_key, layout, mesh, step: int, saved_position: dict | None, plan,
+                  num_steps: int, workers: int, read_ahead: int, place) -> Streamed:
+  """The same batches as `resident_feed`'s draws, read by Grain from `split` on the host
+  (data/streaming.py) from step `step` on, and placed by `place` dispatch by dispatch.
+
+  run_key: the state's run key (host array); plan(step) → the next dispatch's step count.
+  """
+  from genimg_jax.data import streaming  # pylint: disable=import-outside-toplevel  # Grain.
+
+  indices = streaming.StepIndices(streaming.EpochOrders(run_key, layout), layout,
+                                  sharding.local_device_ids(mesh))
+  dataset = streaming.step_dataset(split, indices, num_steps, workers, read_ahead)
+  return Streamed(dataset, start_position(saved_position, step), plan, num_steps, place)
