@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genimg_jax.train.vae_step import VAE
+
 LAYERS = (nn.Dense, nn.Conv, nn.ConvTranspose)  # The layers counted; the rest is elementwise.
 GAN_ROLES = ("generator", "discriminator")
 VAE_ROLES = ("encoder", "decoder")
@@ -146,18 +148,17 @@ def _per_network(records, valid: bool) -> dict:
 def family_networks(family, image_shape) -> dict:
   """{"nominal": {role: NetworkMacs}, "valid": {...}}: per-example forward MACs of each network
   of a family, from tracing `init_state` (which runs every network forward on one example).
-  GAN roles come from the family's `generator` / `discriminator` attribute types, else from
+  GAN roles come from the family's `generator` / `discriminator` network types, else from
   init order (G first); VAE roles from the root's `encoder` / `decoder` children."""
   records = trace_layers(lambda key: family.init_state(key, 1, image_shape),
                          jax.random.PRNGKey(0))
   result = {}
   for count, valid in (("nominal", False), ("valid", True)):
     networks = _per_network(records, valid)
-    if not hasattr(family, "generator") or all(role in networks for role in VAE_ROLES):
+    if isinstance(family, VAE) or all(role in networks for role in VAE_ROLES):
       result[count] = networks
       continue
-    by_type = {type(getattr(family, role)).__name__: role for role in GAN_ROLES
-               if hasattr(family, role)}
+    by_type = {type(getattr(family, role)).__name__: role for role in GAN_ROLES}
     if len(by_type) == 2 and all(name in by_type for name in networks):
       result[count] = {by_type[name]: macs for name, macs in networks.items()}
     else:  # G and D of one class, or unexpected roots: by init order.
@@ -180,13 +181,13 @@ def step_macs(config, networks: dict, n_critic: int | None = None) -> int:
   """
   if config.family == "gan":
     g, d = networks["generator"], networks["discriminator"]
-    n = n_critic if n_critic is not None else int(config.get("n_critic", 1))
+    n = n_critic if n_critic is not None else config.n_critic
     d_update = g.forward + 2 * (3 * d.forward - d.first)
-    if config.get("loss", "") == "wgan_gp":
+    if config.loss == "wgan_gp":
       d_update += 4 * d.forward
     return n * d_update + 3 * g.forward - g.first + 2 * d.forward
   if config.family == "vae":
-    k = int(config.get("num_importance_samples", 1)) if config.get("objective") == "iwae" else 1
+    k = config.num_importance_samples if config.objective == "iwae" else 1
     if all(role in networks for role in VAE_ROLES):
       enc, dec = networks["encoder"], networks["decoder"]
       return 3 * enc.forward - enc.first + 3 * k * dec.forward

@@ -28,10 +28,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from benchmarks import ROW_MARK  # noqa: E402  (this process never imports jax)
+from genimg_jax import config_cli  # noqa: E402
 
 PRIORITY = ("gan", "gan_seed", "vae", "dcgan", "conv_vae", "sngan", "wgan_gp", "dcgan32",
             "lsgan", "cgan", "cvae", "beta_vae", "iwae")  # Default order; others follow, sorted.
-NON_MODELS = ("common", "__init__")  # configs/ files that are not models.
 DEFAULT_BATCH_SIZES = (64, 256, 1024)
 DEFAULT_STEPS_PER_DISPATCH = 10  # K: amortises the host dispatch; lowered for slow steps.
 DEFAULT_WINDOWS = 5  # Timing windows per row; the median is reported.
@@ -51,14 +51,9 @@ GIGA = 1e9
 
 
 def discover_models() -> list[str]:
-  """Every configs/<name>.py that defines a model (a `family`), in PRIORITY order."""
-  import importlib
-  names = [f[:-3] for f in os.listdir(os.path.join(REPO_ROOT, "configs"))
-           if f.endswith(".py") and f[:-3] not in NON_MODELS and not f.startswith("_")]
-  models = [n for n in names
-            if importlib.import_module(f"configs.{n}").get_config().get("family", "")]
+  """Every model of configs/ (config_cli.available_models), in PRIORITY order."""
   rank = {name: i for i, name in enumerate(PRIORITY)}
-  return sorted(models, key=lambda n: (rank.get(n, len(rank)), n))
+  return sorted(config_cli.available_models(), key=lambda n: (rank.get(n, len(rank)), n))
 
 
 def child_env(backend: str | None, devices: int | None) -> dict:

@@ -20,7 +20,6 @@ def get_config():
   config.objective = "elbo"  # "elbo" (one z per image, analytic KL) or "iwae" (k-sample bound).
   config.num_importance_samples = 1  # k: z samples per image of the "iwae" objective.
   config.learning_rate = 1e-3  # Adam step size.
-  config.lr_schedule = "constant"  # "constant" or "linear" (decayed to 0 at num_steps).
   config.adam_b1 = 0.9  # Adam β1.
   config.adam_b2 = 0.999  # Adam β2.
   config.num_recon = 32  # Test images reconstructed in each reconstruction grid.

@@ -16,7 +16,7 @@ import numpy as np
 from genimg_jax import checkpoint as ckpt
 from genimg_jax import outputs
 from genimg_jax.errors import UserError, exit_on_user_error
-from genimg_jax.train import compiled
+from genimg_jax import sharding as sharding_lib
 from genimg_jax.train.families import build_family
 
 
@@ -39,7 +39,7 @@ def open_run(workdir: str, step: int | str | None = None):
   family = build_family(config, image_shape, info.get("num_classes", 0))
   abstract = jax.eval_shape(
       lambda key: family.init_state(key, info["num_examples"], image_shape), jax.random.PRNGKey(0))
-  sharding = compiled.replicated(compiled.make_mesh())
+  sharding = sharding_lib.replicated(sharding_lib.make_mesh())
   state = checkpointer.restore(step, ckpt.abstract_like(abstract, sharding))
   checkpointer.close()
   return family, state, step, info

@@ -1,5 +1,5 @@
 """Flax Linen modules only, no training logic. `config.architecture` names one file here (or,
-for a model kept outside this package, any importable module path such as `my_lab.nets`).
+for a model kept outside this package, any importable module, such as `my_lab.nets`).
 
 An architecture module defines `check_config(config)` (one-line UserErrors for its own keys)
 and one or both builders:
@@ -30,6 +30,11 @@ def _module(name: str) -> types.ModuleType:
   return importlib.import_module(f"{__name__}.{name}" if "." not in name else name)
 
 
+def _is_local(name: str) -> bool:
+  """True when `name` is a file of this package (a bare name that is not: an outside module)."""
+  return "." not in name and any(m.name == name for m in pkgutil.iter_modules(__path__))
+
+
 def _builders(module: types.ModuleType) -> list[str]:
   return [b for b in BUILDERS if callable(vars(module).get(b))]
 
@@ -41,19 +46,21 @@ def available() -> list[str]:
 
 
 def load(name: str) -> types.ModuleType:
-  """The architecture module `name`; ValueError listing the valid names."""
-  if "." in name:
+  """The architecture module `name`: a file of this package, else any importable module
+  (a fork's own, on PYTHONPATH); ValueError listing the valid names."""
+  if not _is_local(name):
     try:
-      module = _module(name)
+      module = importlib.import_module(name)
     except ImportError as e:
-      raise ValueError(f"cannot import architecture module {name!r} ({e}): put its folder on "
-                       f"PYTHONPATH or use one of {', '.join(available())}") from None
+      raise ValueError(f"unknown architecture {name!r} ({e}): choose one of "
+                       f"{', '.join(available())} (files in genimg_jax/models/), or put your "
+                       f"module's folder on PYTHONPATH") from None
     if not _builders(module):
       raise ValueError(f"module {name!r} defines neither gan_networks nor vae_network")
     return module
   if name not in available():
-    raise ValueError(f"unknown architecture {name!r}: choose one of {', '.join(available())} "
-                     f"(each is a file in genimg_jax/models/), or give a module path")
+    raise ValueError(f"{name!r} is a helper file, not an architecture: choose one of "
+                     f"{', '.join(available())}")
   return _module(name)
 
 
