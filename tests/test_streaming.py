@@ -1,5 +1,5 @@
 """Streamed batches (`config.data_on_device=False`: data/streaming.py, train/feeding.py,
-compiled.StreamedMultiStep) against the device-resident path (issue 8, acceptance 3).
+compiled.StreamedMultiStep) against the device-resident path (docs/data.md).
 
 Independent facts: the rows the host reads for a step are the rows `batching.device_rows` draws
 on the devices (checked row for row, with shards, several devices and n batches a step); an
