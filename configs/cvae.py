@@ -1,5 +1,5 @@
 """Class-conditional VAE (`--model cvae`): the seed's MLP VAE with the one-hot label
-concatenated to the encoder input and to z (SPEC §2). Needs a labelled data set."""
+concatenated to the encoder input and to z (docs/models.md). Needs a labelled data set."""
 
 from configs import vae
 

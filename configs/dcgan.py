@@ -1,4 +1,4 @@
-"""DCGAN on MNIST-sized images (`--model dcgan`, SPEC §2 "DCGAN (MNIST)"): conv-transpose G with
+"""DCGAN on MNIST-sized images (`--model dcgan`, docs/models.md): conv-transpose G with
 BatchNorm, strided-conv D with dropout, tanh on [−1, 1] data, Adam(2e-4, 0.5, 0.999), batch 64,
 non-saturating loss."""
 

@@ -1,4 +1,4 @@
-"""Default GAN (`--model gan`): the seed's MLP sizes, losses and Adam, with three fixes (SPEC §2).
+"""Default GAN (`--model gan`): the seed's MLP sizes, losses and Adam, with three fixes:
 
 LeakyReLU(0.2) instead of ReLU, tanh output on data in [−1, 1], dropout 0.3 after each hidden
 layer of D. The exact seed (`gan_seed`) mode-collapses; these changes are what stops it.

@@ -1,6 +1,6 @@
 """The seed tutorial's GAN exactly: ReLU, sigmoid output on [0, 1] data, no dropout.
 
-Kept to show the failure SPEC §2 describes: it mode-collapses to one or two digit classes.
+Kept to show its failure (docs/models.md): it mode-collapses to one or two digit classes.
 """
 
 from configs import gan

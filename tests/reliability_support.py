@@ -58,10 +58,10 @@ RUNS = {  # name → flags of the run killed / interrupted and of its uninterrup
     "conv_vae": TINY_CONV_VAE + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=1"],
     # 7 does not divide 20 (nor log_every 10): dispatches of 7, 3, 7, 3, ...
     "gan_k7": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7"],
-    # gan_k7 with batches streamed by Grain (issue 8): the same batches, so the same states.
+    # gan_k7 with batches streamed by Grain (docs/data.md): the same batches, so the same states.
     "gan_stream": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7",
                                              "--config.data_on_device=False"],
-    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G (issue 7).
+    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G (docs/models.md).
     "dcgan": TINY_DCGAN + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=5"],
     "wgan_gp_ema": TINY_WGAN_GP + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=4",
                                                           "--config.ema_decay=0.9"],

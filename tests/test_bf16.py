@@ -1,4 +1,4 @@
-"""Mixed precision (issue 8, acceptance 4): `compute_dtype="bfloat16"` computes the networks'
+"""Mixed precision (docs/scaling.md): `compute_dtype="bfloat16"` computes the networks'
 matmuls in bf16 while parameters, optimiser states and losses stay float32, and a bf16 run of
 the seed GAN config and of `dcgan` (its layers, narrowed so that 500 steps fit the CI budget on
 2 CPU cores; the full-size run is in the benchmark table) trains 500 steps without a NaN/Inf.

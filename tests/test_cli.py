@@ -1,5 +1,5 @@
 """`python train.py` from the repository root: bad input is one line on stderr and a non-zero
-exit, never a traceback (SPEC §4); a tiny run succeeds and leaves its run folder."""
+exit, never a traceback (docs/reliability.md); a tiny run succeeds and leaves its run folder."""
 
 import json
 import os

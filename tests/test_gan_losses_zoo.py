@@ -1,4 +1,4 @@
-"""The zoo's GAN losses and training parts against closed forms (issue 7, acceptance 1):
+"""The zoo's GAN losses and training parts against closed forms (docs/formulas.md):
 hinge / least-squares / Wasserstein values, the gradient penalty of linear critics, α per
 example, spectral norm vs the SVD, the EMA's closed form, the projection head's formula."""
 

@@ -1,4 +1,4 @@
-"""The GAN zoo through the one GAN family (issue 7): BatchNorm statistics, n_critic, the EMA,
+"""The GAN zoo through the one GAN family (docs/models.md): BatchNorm statistics, n_critic, the EMA,
 conditional generation, n_critic batches drawn by the engine, every config's short run and the
 one-line errors of bad settings."""
 
@@ -180,7 +180,7 @@ def test_every_gan_config_trains_20_steps_on_the_embedded_data(model, tmp_path):
   assert family.generate(state, latents).shape[1:] == (side, side, 1)
 
 
-# ------------------------------------------------------------------ one-line errors (SPEC §4)
+# ---------------------------------------------------- one-line errors (docs/reliability.md)
 
 
 def _one_line_error(*flags):

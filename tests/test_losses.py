@@ -1,4 +1,4 @@
-"""Losses against closed forms and hand computations in plain numpy (SPEC §2 formulas)."""
+"""Losses against closed forms and hand computations in plain numpy (docs/formulas.md)."""
 
 import math
 

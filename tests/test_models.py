@@ -1,4 +1,4 @@
-"""The seed MLPs (SPEC §2): exact layer shapes and sizes, activations, output ranges, dropout,
+"""The seed MLPs: exact layer shapes and sizes, activations, output ranges, dropout,
 and the VAE's reparameterised sample — checked against numpy forward passes and hand counts."""
 
 import flax.linen as nn

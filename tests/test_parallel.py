@@ -1,4 +1,4 @@
-"""The pmap path beside the sharded jit (issue 8, acceptance 1), on 8 fake CPU devices.
+"""The pmap path beside the sharded jit (docs/scaling.md), on 8 fake CPU devices.
 
 The 8-device parts run in a child process (XLA_FLAGS=--xla_force_host_platform_device_count=8
 must be set before JAX starts). Tolerance of "equal" across paths: rtol 1e-5, atol 1e-6 on

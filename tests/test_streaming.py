@@ -1,5 +1,5 @@
 """Streamed batches (`config.data_on_device=False`: data/streaming.py, data/feeding.py,
-data/placement.place_streamed) against the device-resident path.
+data/placement.place_streamed) against the device-resident path (docs/data.md).
 
 Independent facts: the rows the host reads for a step are the rows `batching.device_rows` draws
 on the devices (checked row for row, with shards, several devices and n batches a step); an

@@ -1,4 +1,4 @@
-"""The VAE zoo (issue 7): conv_vae, cvae, beta_vae, iwae — one family, one module file each.
+"""The VAE zoo: conv_vae, cvae, beta_vae, iwae — one family, one module file each.
 
 - Closed forms: log N against scipy; the IWAE bound against a float64 log-mean-exp; IWAE with
   k = 1 equals the one-sample Monte-Carlo ELBO on the same z exactly, and the analytic-KL VAE

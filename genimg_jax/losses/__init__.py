@@ -1,1 +1,1 @@
-"""Losses as plain jnp math, each docstring stating its formula (SPEC §2)."""
+"""Losses as plain jnp math, each docstring stating its formula (docs/formulas.md)."""

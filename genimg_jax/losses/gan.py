@@ -1,5 +1,5 @@
 """GAN losses from discriminator logits l (D(x) = σ(l) where it is a probability), term by term
-(SPEC §2). E_x and E_z are means over the batch.
+(docs/formulas.md). E_x and E_z are means over the batch.
 
 log D = log σ(l) and log(1 − D) = log σ(−l) are computed with `jax.nn.log_sigmoid`, which is
 exact for any logit; sigmoid-then-log saturates in float32 (seed defect 4).

@@ -1,4 +1,4 @@
-"""VAE losses (SPEC §2): per-image sums over pixels and latents, then the batch mean.
+"""VAE losses (docs/formulas.md): per-image sums over pixels and latents, then the batch mean.
 
 L = E_q[−log p(x|z)] + β·KL(q(z|x) ‖ N(0, I)), estimated with one sample z ~ q(z|x).
 With β = 1 and the Bernoulli likelihood, L is the negative ELBO in nats per image.

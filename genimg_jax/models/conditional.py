@@ -1,4 +1,4 @@
-"""Class conditioning parts shared by conditional GANs (SPEC §2 "Projection discriminator").
+"""Class conditioning parts shared by conditional GANs (docs/models.md, "cgan").
 
 Generator: [z, embed(y)] (the label embedding concatenated to the latent).
 Discriminator: l(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩ (Miyato & Koyama 2018), φ the body's last

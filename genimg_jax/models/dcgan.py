@@ -1,4 +1,4 @@
-"""DCGAN for MNIST-sized images (SPEC §2 "DCGAN (MNIST)"): the TensorFlow DCGAN tutorial's layers.
+"""DCGAN for MNIST-sized images (docs/models.md): the TensorFlow DCGAN tutorial's layers.
 
 G: z → Dense 7·7·256 (no bias) → BN → LeakyReLU(0.2) → reshape 7×7×256 → ConvT 128 5×5 s1 SAME
    (no bias) → BN → LeakyReLU → ConvT 64 5×5 s2 → BN → LeakyReLU → ConvT C 5×5 s2 → tanh.

@@ -1,4 +1,4 @@
-"""The seed's MLPs (SPEC §2): generator, discriminator, encoder, decoder.
+"""The seed's MLPs (docs/models.md): generator, discriminator, encoder, decoder.
 
 Every module takes its widths, activation and output range as arguments, so one file serves
 both the exact seed (ReLU, sigmoid) and the default GAN (LeakyReLU, tanh, dropout in D).
@@ -115,7 +115,7 @@ class Encoder(nn.Module):
   """images [B, H, W, C] (+ labels [B]) → flatten (‖ one-hot) → Dense(h) act …
   → (μ [B, latent], log σ² [B, latent]).
 
-  With num_classes > 0 the one-hot label is concatenated to the flattened image (SPEC §2).
+  With num_classes > 0 the one-hot label is concatenated to the flattened image (docs/models.md).
   """
 
   hidden: Sequence[int]

@@ -1,5 +1,5 @@
 """The standard CNN of the SNGAN paper (Miyato et al. 2018, Table 3) for 32×32 and 64×64 images
-(SPEC §2 "Standard CNN"); one file serves dcgan32, sngan, wgan_gp and lsgan.
+(docs/models.md); one file serves dcgan32, sngan, wgan_gp and lsgan.
 
 G: z ∈ R^128 → Dense 4·4·512 → BN → ReLU → reshape 4×4×512 → [ConvT 4×4 s2 → BN → ReLU] with
    256, 128, 64 channels (and 32 more for 64×64) → Conv 3×3 s1 → C channels → tanh.

@@ -1,4 +1,4 @@
-"""One run per work directory: an exclusive lock held for the run's life (SPEC §4).
+"""One run per work directory: an exclusive lock held for the run's life (docs/reliability.md).
 
 `<workdir>/.lock` is locked with `fcntl.flock(LOCK_EX | LOCK_NB)` on an open descriptor, and
 holds a JSON record of the holder: {"pid", "host", "started" (UTC ISO time), "heartbeat"}.
