@@ -255,16 +255,15 @@ def test_conditional_model_on_unlabelled_data_is_one_line():
   assert "\n" not in str(error.value) and "cvae" in str(error.value)
 
 
-@pytest.mark.parametrize("overrides,match", [
-    ({"objective": "elbow"}, "objective"),
-    ({"num_importance_samples": 0}, "num_importance_samples"),
-    ({"num_importance_samples": -3}, "num_importance_samples"),
-    ({"beta": 4.0}, "beta"),
-    ({"conv_channels": ()}, "conv_channels"),
+@pytest.mark.parametrize("model,overrides,match", [
+    ("iwae", {"objective": "elbow"}, "objective"),
+    ("iwae", {"num_importance_samples": 0}, "num_importance_samples"),
+    ("iwae", {"num_importance_samples": -3}, "num_importance_samples"),
+    ("iwae", {"beta": 4.0}, "beta"),
+    ("conv_vae", {"conv_channels": ()}, "conv_channels"),  # The conv architecture's own check.
 ])
-def test_bad_objective_settings_are_one_line(overrides, match):
-  config = _config("iwae")
-  config.conv_channels = (32, 64)  # Present so its check runs (ignored by the MLP).
+def test_bad_objective_settings_are_one_line(model, overrides, match):
+  config = _config(model)
   config.update(overrides)
   with pytest.raises(UserError, match=match) as error:
     run_config.validate(config)
