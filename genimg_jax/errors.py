@@ -21,6 +21,18 @@ class NonFiniteError(UserError):
   exit_code = 3
 
 
+class PeerLost(UserError):
+  """A process of a multi-process run stopped responding: exit 75 (EX_TEMPFAIL, run again).
+
+  The exit skips the interpreter's exit handlers: JAX's would wait at the coordination
+  service's shutdown barrier for the dead process until its heartbeat times out, then abort
+  the survivor with a C++ fatal log. Every file was closed on the way out (finally blocks).
+  """
+
+  exit_code = 75
+  skip_exit_handlers = True
+
+
 class Interrupted(UserError):
   """SIGINT/SIGTERM stopped the run after saving a checkpoint: exit 128 + signal number."""
 
@@ -91,4 +103,6 @@ def _exit_with_line(e: UserError) -> None:
   if os.environ.get(VERBOSE_ENV) != "1":
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stderr.fileno())
+  if getattr(e, "skip_exit_handlers", False):
+    os._exit(e.exit_code)  # pylint: disable=protected-access  # See PeerLost.
   sys.exit(e.exit_code)
