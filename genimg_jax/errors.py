@@ -1,5 +1,7 @@
 """User-facing errors: one clear line on stderr and a non-zero exit, never a traceback."""
 
+import contextlib
+import contextvars
 import functools
 import logging
 import os
@@ -41,6 +43,32 @@ class Interrupted(UserError):
   def __init__(self, message: str, signum: int):
     super().__init__(message)
     self.exit_code = 128 + signum
+
+
+_FLAG_NAMES = contextvars.ContextVar("flag_names", default=None)
+
+
+def flag(key: str, value: str = "VALUE") -> str:
+  """How a message tells the user to set config `key`: train.py's `--config.KEY=VALUE`, or,
+  inside `flag_names`, the flag the running CLI takes for it (evaluate's `--cache_dir DIR`).
+
+  The evaluation helpers run under both train.py and `python -m genimg_jax.evaluate`, whose
+  flags differ; a key the CLI did not name is a KeyError, caught by the tests of its messages.
+  """
+  names = _FLAG_NAMES.get()
+  if names is None:
+    return f"--config.{key}={value}"
+  return f"{names[key]} {value}"
+
+
+@contextlib.contextmanager
+def flag_names(names: dict[str, str]):
+  """Within: `flag(key)` names the flag `names[key]` (a CLI's own flag for config `key`)."""
+  token = _FLAG_NAMES.set(names)
+  try:
+    yield
+  finally:
+    _FLAG_NAMES.reset(token)
 
 
 VERBOSE_ENV = "GENIMG_VERBOSE"  # Set to 1 to see the libraries' own logs and thread errors.

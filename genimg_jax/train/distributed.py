@@ -33,7 +33,7 @@ ROLL_CALL_KEY = "genimg_jax/broken_collective"  # Coordination-service keys of t
 
 def initialize(config) -> None:
   """jax.distributed.initialize() when `config.distributed` (once; before any JAX computation)."""
-  if not config.get("distributed", False) or jax.distributed.is_initialized():
+  if not config.distributed or jax.distributed.is_initialized():
     return
   jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes talk via gloo.
   kwargs = {"coordinator_address": config.coordinator_address or None,
@@ -55,10 +55,10 @@ def is_writer() -> bool:
 
 def check_sizes(config, num_devices: int, num_examples: int) -> int:
   """Resolves config.data_shards (0 ⇒ one per process) and checks the sizes; returns it."""
-  if config.get("data_shards", 0) == 0:
+  if config.data_shards == 0:
     config.data_shards = jax.process_count()  # Stored resolved: a checkpoint knows its shards.
   shards, batch = config.data_shards, config.batch_size
-  if config.get("parallel", "jit") == "pmap" and jax.process_count() > 1:
+  if config.parallel == "pmap" and jax.process_count() > 1:
     raise UserError("parallel=pmap runs in one process: use --config.parallel=jit (the "
                     "default) with --config.distributed=True")
   if batch % num_devices:
@@ -148,8 +148,8 @@ def _roll_call(me: int, count: int, wait_s: float) -> list[int]:
       if not missing or time.monotonic() > deadline:
         return missing
       time.sleep(0.2)
-  except (jax.errors.JaxRuntimeError, ValueError):  # The service is gone with process 0.
-    return [0]
+  except (jax.errors.JaxRuntimeError, ValueError):  # The service went with process 0 (JAX's
+    return [0]  # error polling then usually aborts this process first, in C++).
 
 
 def _peer_lost_message(missing: list[int], count: int, workdir: str, cause: str) -> str:
