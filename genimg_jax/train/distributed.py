@@ -153,9 +153,9 @@ def _roll_call(me: int, count: int, wait_s: float) -> list[int]:
 
 
 def _peer_lost_message(missing: list[int], count: int, workdir: str, cause: str) -> str:
-  steps = _checkpoint_steps(workdir)
-  kept = (f"the last checkpoint is step {max(steps)} in {os.path.join(workdir, ckpt.CHECKPOINT_DIR)}"
-          if steps else "no checkpoint was saved yet")
+  steps, folder = _checkpoint_steps(workdir), os.path.join(workdir, ckpt.CHECKPOINT_DIR)
+  kept = (f"the last checkpoint is step {max(steps)} in {folder}" if steps
+          else "no checkpoint was saved yet")
   names = ", ".join(map(str, missing))
   command = shlex.join(["python", *sys.argv])
   return (f"process {names} of {count} stopped responding ({cause[:200]}); {kept}: start every "
