@@ -59,7 +59,7 @@ def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifie
     config.eval_cache_dir = cache_dir
   if inception_weights:
     config.inception_weights = inception_weights
-  test = load_dataset(config.dataset, "test", config.data_dir or None)
+  test = load_dataset(config.dataset, "test", config.data_dir or None, config.image_size)
   key = jax.random.PRNGKey(seed)  # Its fold_in 0 draws the samples (samples.draw_seeded).
   scorer = samples_lib.SampleScorer(config, space, test.images, test.labels)
   images, labels = samples_lib.draw_seeded(family, state, num, seed)

@@ -282,3 +282,19 @@ def test_samples_do_not_depend_on_the_batch_size():
   first = samples_lib.draw_samples(family, 0, 4, key, batch_size=2)
   np.testing.assert_allclose(first[0], images[:4], atol=1e-6)  # A prefix of a longer draw.
   assert len(set(labels.tolist())) == 2 and not np.allclose(images[0], images[1])
+
+
+def test_runs_of_resized_images_are_scored_at_their_size(tmp_path):
+  """image_size > 0 (dcgan32, sngan, wgan_gp): the classifier is trained on, and the reference
+  features cached for, the resized set, apart from the native size's files."""
+  from genimg_jax.data import load_dataset
+
+  config = _config(dataset="mnist_embedded", image_size=16, eval_classifier_epochs=0.01,
+                   eval_cache_dir=str(tmp_path))
+  test = load_dataset(config.dataset, "test", image_size=16)
+  scorer = samples_lib.SampleScorer(config, "", test.images[:300], test.labels[:300])
+  assert "mnist_embedded@16" in scorer.space.name
+  scores = scorer(test.images[300:400] / 255.0)
+  assert np.isfinite(scores["fid"]) and scores["num_reference"] == 300
+  names = [n for d in ("classifier", "reference") for n in os.listdir(tmp_path / d)]
+  assert names and all(n.startswith("mnist_embedded@16-") for n in names), names

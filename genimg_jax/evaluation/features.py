@@ -62,7 +62,8 @@ def get_classifier(config, data=None) -> classifier_lib.Classifier:
   if config.eval_classifier_epochs:
     settings["epochs"] = float(config.eval_classifier_epochs)
   return classifier_lib.get_classifier(config.dataset, resolve_cache_dir(config.eval_cache_dir),
-                                       config.data_dir or None, settings, data=data)
+                                       config.data_dir or None, settings, data=data,
+                                       image_size=config.image_size)
 
 
 def get_space(config, space: str = "", data=None):
@@ -78,7 +79,8 @@ def get_space(config, space: str = "", data=None):
 
 def reference_features(space, dataset: str, images_u8: np.ndarray, cache_dir: str,
                        split: str = "test") -> np.ndarray:
-  """Features [N, D] of a real split (uint8 images), computed once per space and cached."""
+  """Features [N, D] of a real split (uint8 images), computed once per space and cached;
+  `dataset` as the caches name it (classifier.data_name: resized images are another set)."""
   path = os.path.join(cache_dir, "reference",
                       f"{dataset}-{split}-{len(images_u8)}-{space.name}.npy")
   try:

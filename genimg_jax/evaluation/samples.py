@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genimg_jax.errors import UserError
+from genimg_jax.evaluation import classifier as classifier_lib
 from genimg_jax.evaluation import features as features_lib
 from genimg_jax.evaluation import fid as fid_lib
 from genimg_jax.evaluation import kid as kid_lib
@@ -69,7 +70,7 @@ class SampleScorer:
     from genimg_jax.data import load_dataset
 
     if test_images is None:
-      test = load_dataset(config.dataset, "test", config.data_dir or None)
+      test = load_dataset(config.dataset, "test", config.data_dir or None, config.image_size)
       test_images, test_labels = test.images, test.labels
     self.cache_dir = features_lib.resolve_cache_dir(config.eval_cache_dir)
     self.space_name = space or config.eval_space
@@ -77,13 +78,14 @@ class SampleScorer:
     self.classifier = (self.space if self.space_name == "classifier"
                        else _optional_classifier(config))
     self.test_labels = test_labels
-    self.real = features_lib.reference_features(self.space, config.dataset, test_images,
+    data_name = classifier_lib.data_name(config.dataset, config.image_size)
+    self.real = features_lib.reference_features(self.space, data_name, test_images,
                                                 self.cache_dir)
     self.real_stats = fid_lib.gaussian_stats(self.real)
     self.real_for_classes = None
     if self.classifier is not None and self.classifier is not self.space:
       self.real_for_classes = features_lib.reference_features(
-          self.classifier, config.dataset, test_images, self.cache_dir)
+          self.classifier, data_name, test_images, self.cache_dir)
 
   def __call__(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
     """Every metric of `images` (float [N, H, W, C] in [0, 1]) against the test split."""
