@@ -43,9 +43,11 @@ def make_sampler(family, batch_size: int):
 
 def draw_samples(family, state, num: int, key, batch_size: int = 500, sampler=None):
   """(images float32 [num, H, W, C] in [0, 1], labels int [num] or None) from the prior;
-  sample i from fold_in(key, i) (make_sampler). Pass `sampler` to reuse its compilation."""
-  batch_size = min(batch_size, num)
-  sampler = sampler or make_sampler(family, batch_size)
+  sample i from fold_in(key, i) (make_sampler). Pass `sampler` (make_sampler of this
+  `batch_size`) to reuse its compilation."""
+  if sampler is None:
+    batch_size = min(batch_size, num)  # Fewer samples than a batch: compute only those.
+    sampler = make_sampler(family, batch_size)
   images, labels = [], []
   for start in range(0, num, batch_size):
     batch_images, batch_labels = sampler(state, key, start)

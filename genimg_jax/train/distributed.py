@@ -107,7 +107,9 @@ def lost_peers_reported(workdir: str, wait_s: float = ROLL_CALL_S):
   coordination service's key-value store, and those not heard from within `wait_s` are named.
   If all report, the error is not a missing peer and is raised as it is. (JAX's own liveness
   query, `get_live_nodes`, answers only once the service declares the process dead at its
-  heartbeat timeout, and the service then aborts every survivor with a C++ fatal log.)
+  heartbeat timeout, and the service then aborts every survivor with a C++ fatal log; its
+  "recoverable" mode, which does not abort, drops the shutdown barrier that synchronises every
+  clean exit, and the query is a barrier: it waits for every live process to call it.)
   """
   try:
     yield
