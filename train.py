@@ -30,9 +30,11 @@ def main(argv=None):
   workdir = args.workdir or os.path.join(
       "runs", f"{config.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
   with signals.DeferredInterrupt():  # A Ctrl-C during the slow JAX import ends in one line.
-    from genimg_jax.train.loop import train_and_evaluate  # After flag checks: JAX is slow.
+    from genimg_jax.train import distributed  # After flag checks: JAX is slow.
+    from genimg_jax.train.loop import train_and_evaluate
 
-  final = train_and_evaluate(config, workdir)
+  with distributed.lost_peers_reported(workdir):  # A dead process: one line, not an abort.
+    final = train_and_evaluate(config, workdir)
   summary = " | ".join(f"{k} {v:.4g}" for k, v in final.items())
   print(f"done: {config.num_steps} steps of {config.model} in {workdir} | {summary}", flush=True)
 

@@ -1,5 +1,7 @@
 """User-facing errors: one clear line on stderr and a non-zero exit, never a traceback."""
 
+import contextlib
+import contextvars
 import functools
 import logging
 import os
@@ -21,6 +23,18 @@ class NonFiniteError(UserError):
   exit_code = 3
 
 
+class PeerLost(UserError):
+  """A process of a multi-process run stopped responding: exit 75 (EX_TEMPFAIL, run again).
+
+  The exit skips the interpreter's exit handlers: JAX's would wait at the coordination
+  service's shutdown barrier for the dead process until its heartbeat times out, then abort
+  the survivor with a C++ fatal log. Every file was closed on the way out (finally blocks).
+  """
+
+  exit_code = 75
+  skip_exit_handlers = True
+
+
 class Interrupted(UserError):
   """SIGINT/SIGTERM stopped the run after saving a checkpoint: exit 128 + signal number."""
 
@@ -29,6 +43,32 @@ class Interrupted(UserError):
   def __init__(self, message: str, signum: int):
     super().__init__(message)
     self.exit_code = 128 + signum
+
+
+_FLAG_NAMES = contextvars.ContextVar("flag_names", default=None)
+
+
+def flag(key: str, value: str = "VALUE") -> str:
+  """How a message tells the user to set config `key`: train.py's `--config.KEY=VALUE`, or,
+  inside `flag_names`, the flag the running CLI takes for it (evaluate's `--cache_dir DIR`).
+
+  The evaluation helpers run under both train.py and `python -m genimg_jax.evaluate`, whose
+  flags differ; a key the CLI did not name is a KeyError, caught by the tests of its messages.
+  """
+  names = _FLAG_NAMES.get()
+  if names is None:
+    return f"--config.{key}={value}"
+  return f"{names[key]} {value}"
+
+
+@contextlib.contextmanager
+def flag_names(names: dict[str, str]):
+  """Within: `flag(key)` names the flag `names[key]` (a CLI's own flag for config `key`)."""
+  token = _FLAG_NAMES.set(names)
+  try:
+    yield
+  finally:
+    _FLAG_NAMES.reset(token)
 
 
 VERBOSE_ENV = "GENIMG_VERBOSE"  # Set to 1 to see the libraries' own logs and thread errors.
@@ -91,4 +131,6 @@ def _exit_with_line(e: UserError) -> None:
   if os.environ.get(VERBOSE_ENV) != "1":
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stderr.fileno())
+  if getattr(e, "skip_exit_handlers", False):
+    os._exit(e.exit_code)  # pylint: disable=protected-access  # See PeerLost.
   sys.exit(e.exit_code)

@@ -1,17 +1,18 @@
 """Score a run's checkpoint: one JSON line on stdout, appended to `W/eval.jsonl`.
 
-    python -m genimg_jax.evaluate --workdir W [--num 10000] [--step S|best]
-        [--space classifier|inception] [--iwae_k 1000] [--interpolations]
+    python -m genimg_jax.evaluate --workdir W [--num 10000] [--step S|best] [--seed 0]
+        [--space classifier|inception] [--iwae_k 1000] [--no_interpolations] [--samples_out F]
 
 Every model: FID, KID (mean ± std over subsets), precision/recall (k = 3), density/coverage
 (k = 5) of `--num` samples against the whole test split, in the chosen feature space; the
 Inception-style score of the project's classifier; for class-conditional models the
 classifier's accuracy on the samples and intra-class FID. VAEs add the test −ELBO and the IWAE
-bound with `--iwae_k` importance samples, in nats per image and bits/dim.
+bound with `--iwae_k` importance samples, in nats per image and bits/dim. The samples scored
+are those `python -m genimg_jax.generate` writes for the same `--seed`; `--samples_out` saves
+them too.
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -21,13 +22,16 @@ import numpy as np
 
 from genimg_jax import outputs
 from genimg_jax.data import load_dataset
-from genimg_jax.errors import UserError, exit_on_user_error
+from genimg_jax.errors import UserError, exit_on_user_error, flag_names
 from genimg_jax.evaluation import features, likelihood
 from genimg_jax.evaluation import samples as samples_lib
 from genimg_jax.evaluation.interpolation import interpolation_images
-from genimg_jax.generate import open_run, parse_step
+from genimg_jax.generate import open_run, parse_step, save_npy
 
 EVAL_FILE = "eval.jsonl"
+# This CLI's flag for each config key its messages (and its helpers') tell the user to set.
+FLAGS = {"eval_cache_dir": "--cache_dir", "inception_weights": "--inception_weights",
+         "eval_space": "--space"}
 
 
 def iwae(family, state, test, key, num_samples: int, batch: int = 100,
@@ -45,8 +49,9 @@ def iwae(family, state, test, key, num_samples: int, batch: int = 100,
 
 def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifier",
              iwae_k: int = 1000, seed: int = 0, cache_dir: str = "", inception_weights: str = "",
-             interpolations: bool = True) -> dict:
-  """Every metric of the run's checkpoint `step` (None: latest, "best"); see the module doc."""
+             interpolations: bool = True, samples_out: str = "") -> dict:
+  """Every metric of the run's checkpoint `step` (None: latest, "best"); see the module doc.
+  `samples_out`: also save the scored images there (.npy, as generate writes them)."""
   start = time.perf_counter()
   family, state, step, info = open_run(workdir, step)
   config = ml_collections.ConfigDict(info["config"])
@@ -54,18 +59,20 @@ def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifie
     config.eval_cache_dir = cache_dir
   if inception_weights:
     config.inception_weights = inception_weights
-  test = load_dataset(config.dataset, "test", config.get("data_dir", "") or None)
-  key = jax.random.PRNGKey(seed)
+  test = load_dataset(config.dataset, "test", config.data_dir or None, config.image_size)
+  key = jax.random.PRNGKey(seed)  # Its fold_in 0 draws the samples (samples.draw_seeded).
   scorer = samples_lib.SampleScorer(config, space, test.images, test.labels)
-  images, labels = samples_lib.draw_samples(family, state, num, jax.random.fold_in(key, 0))
-  result = {"step": step, "model": config.get("model", ""), "dataset": config.dataset,
+  images, labels = samples_lib.draw_seeded(family, state, num, seed)
+  if samples_out:
+    save_npy(samples_out, images, "--samples_out")
+  result = {"step": step, "model": config.model, "dataset": config.dataset,
             "space": scorer.space.name, **scorer(images, labels)}
   if scorer.classifier is not None:
     result["classifier_test_accuracy"] = scorer.classifier.test_accuracy
-  if hasattr(family, "evaluate"):  # VAEs: test −ELBO (β = 1) in nats and bits/dim.
+  if family.scores_test_split:  # VAEs: test −ELBO (β = 1) in nats and bits/dim.
     result.update(family.evaluate(state, test.images, test.labels, jax.random.fold_in(key, 1),
-                                  config.get("eval_batch_size", 1000)))
-    if hasattr(family, "log_importance_weights") and iwae_k > 0:
+                                  config.eval_batch_size))
+    if family.estimates_likelihood and iwae_k > 0:
       result.update(iwae(family, state, test, jax.random.fold_in(key, 2), iwae_k))
   if interpolations:
     grid = np.asarray(interpolation_images(family, state, jax.random.fold_in(key, 3)))
@@ -75,8 +82,7 @@ def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifie
   return result
 
 
-@exit_on_user_error
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="run folder written by train.py")
   parser.add_argument("--num", type=int, default=10_000, help="generated samples to score")
@@ -92,14 +98,23 @@ def main(argv=None):
                       help="TorchScript Inception-v3 file (default: the run's inception_weights)")
   parser.add_argument("--no_interpolations", action="store_true",
                       help="skip the latent interpolation grid (W/interpolations_<step>.png)")
-  args = parser.parse_args(argv)
+  parser.add_argument("--samples_out", default="",
+                      help="also save the scored samples to this .npy (float32 [N, H, W, C] in "
+                      "[0, 1]: generate's images of the same --seed)")
+  return parser
+
+
+@exit_on_user_error
+def main(argv=None):
+  args = build_parser().parse_args(argv)
   if args.num < 10 or args.iwae_k < 0:
     raise UserError(f"--num must be at least 10 and --iwae_k zero or more, got {args.num}, "
                     f"{args.iwae_k}")
-  result = evaluate(args.workdir, args.num, parse_step(args.step), args.space, args.iwae_k,
-                    args.seed, args.cache_dir, args.inception_weights, not args.no_interpolations)
-  line = json.dumps({k: outputs._json_number(v) if isinstance(v, float) else v  # NaN → "nan".
-                     for k, v in result.items()}, allow_nan=False)
+  with flag_names(FLAGS):  # Messages of the helpers name this CLI's flags.
+    result = evaluate(args.workdir, args.num, parse_step(args.step), args.space, args.iwae_k,
+                      args.seed, args.cache_dir, args.inception_weights,
+                      not args.no_interpolations, args.samples_out)
+  line = outputs.json_line(result)  # NaN → "nan": strict JSON.
   try:
     with open(os.path.join(args.workdir, EVAL_FILE), "a", encoding="utf-8") as f:
       f.write(line + "\n")

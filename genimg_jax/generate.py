@@ -3,7 +3,8 @@
     python -m genimg_jax.generate --workdir W --num N --out samples.npy [--step S|best] [--seed 0]
 
 Writes N images as float32 [N, H, W, C] in [0, 1] to the .npy file, and a PNG grid of the
-first `--grid` of them beside it (same name, .png).
+first `--grid` of them beside it (same name, .png). They are the images `evaluate` scores with
+the same `--seed` (evaluation/samples.py draws both), whatever `--batch_size`.
 """
 
 import argparse
@@ -17,6 +18,7 @@ from genimg_jax import checkpoint as ckpt
 from genimg_jax import outputs
 from genimg_jax.errors import UserError, exit_on_user_error
 from genimg_jax import sharding as sharding_lib
+from genimg_jax.evaluation import samples as samples_lib
 from genimg_jax.train.families import build_family
 
 
@@ -55,14 +57,13 @@ def parse_step(text: str | None) -> int | str | None:
     raise UserError(f"--step must be a step number or 'best', got {text!r}") from None
 
 
-def generate(family, state, num: int, seed: int, batch_size: int) -> np.ndarray:
-  """`num` samples float32 [num, H, W, C] in [0, 1], drawn in batches from the prior."""
-  sample = jax.jit(lambda state, key: family.generate(
-      state, family.sample_latents(key, batch_size)))
-  key = jax.random.PRNGKey(seed)
-  batches = [np.asarray(sample(state, jax.random.fold_in(key, i)))
-             for i in range(-(-num // batch_size))]
-  return np.concatenate(batches)[:num].astype(np.float32)
+def save_npy(path: str, array: np.ndarray, flag: str) -> None:
+  """np.save to `path` (its folder made if needed); one line naming `flag` if it cannot."""
+  try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.save(path, array)
+  except OSError as e:
+    raise UserError(f"cannot write {path} ({e.strerror}): choose a writable {flag}") from None
 
 
 @exit_on_user_error
@@ -73,20 +74,16 @@ def main(argv=None):
   parser.add_argument("--out", required=True, help="output .npy file")
   parser.add_argument("--step", default=None,
                       help="checkpoint step, or 'best' (lowest evaluation score; default: latest)")
-  parser.add_argument("--seed", type=int, default=0, help="seed of the latents")
+  parser.add_argument("--seed", type=int, default=0,
+                      help="seed of the latents (evaluate --seed scores the same images)")
   parser.add_argument("--batch_size", type=int, default=500, help="samples per compiled call")
   parser.add_argument("--grid", type=int, default=64, help="samples shown in the PNG grid")
   args = parser.parse_args(argv)
   if args.num <= 0 or args.batch_size <= 0:
     raise UserError(f"--num and --batch_size must be positive, got {args.num}, {args.batch_size}")
   family, state, step = load_run(args.workdir, parse_step(args.step))
-  samples = generate(family, state, args.num, args.seed, args.batch_size)
-  out_dir = os.path.dirname(os.path.abspath(args.out))
-  try:
-    os.makedirs(out_dir, exist_ok=True)
-    np.save(args.out, samples)
-  except OSError as e:
-    raise UserError(f"cannot write {args.out} ({e.strerror}): choose a writable --out") from None
+  samples, _ = samples_lib.draw_seeded(family, state, args.num, args.seed, args.batch_size)
+  save_npy(args.out, samples, "--out")
   grid_path = os.path.splitext(args.out)[0] + ".png"
   outputs.save_image_grid(samples[: args.grid], grid_path)
   print(f"wrote {args.num} samples of step {step}, shape {samples.shape}, float32 in [0, 1]: "

@@ -85,7 +85,7 @@ def save_image_grid(images: np.ndarray, path: str, ncols: int | None = None) -> 
 # ----------------------------------------------------------------------------- metrics
 
 
-def _json_number(value) -> float | str:
+def json_number(value) -> float | str:
   """float(value), but NaN/Inf become "nan"/"inf"/"-inf" so every line stays strict JSON."""
   x = float(value)
   if math.isnan(x):
@@ -93,6 +93,17 @@ def _json_number(value) -> float | str:
   if math.isinf(x):
     return "inf" if x > 0 else "-inf"
   return x
+
+
+def json_line(record: dict) -> str:
+  """`record` as one line of strict JSON: floats (numpy's too) through json_number, numpy
+  integers as ints, anything else (ints, strings, bools) as it is."""
+  def value(v):
+    if isinstance(v, (float, np.floating)):
+      return json_number(v)
+    return int(v) if isinstance(v, np.integer) else v
+
+  return json.dumps({k: value(v) for k, v in record.items()}, allow_nan=False)
 
 
 class RunWriter:
@@ -118,7 +129,7 @@ class RunWriter:
     if "step" in scalars:
       raise ValueError("'step' is reserved as a scalar name")
     step = int(step)
-    record = {"step": step, **{k: _json_number(v) for k, v in scalars.items()}}
+    record = {"step": step, **{k: json_number(v) for k, v in scalars.items()}}
     self._metrics.write(json.dumps(record, allow_nan=False) + "\n")
     self._metrics.flush()
     if self._tb is not None:

@@ -1,11 +1,15 @@
 """Evaluation in a run and on a run folder: `eval_every` scores the run and keeps the best
-checkpoint (also across kill -9 and resume, bit for bit), `generate --step best`, and
-`python -m genimg_jax.evaluate` printing its JSON line and appending it to eval.jsonl."""
+checkpoint (also across kill -9 and resume, bit for bit), `generate --step best`,
+`python -m genimg_jax.evaluate` printing its JSON line and appending it to eval.jsonl, scoring
+the very images generate writes for the same seed, and retraining a damaged classifier cache."""
 
+import glob
 import json
 import os
+import shutil
 import signal
 
+import numpy as np
 import pytest
 
 from genimg_jax.generate import load_run
@@ -84,13 +88,54 @@ def test_evaluate_cli_prints_one_json_line_and_appends_it(gan_run, cache_dir, tm
 
 def test_evaluate_cli_errors_are_one_line(gan_run, tmp_path):
   workdir, _ = gan_run
-  for extra, expected in ((["--step", "x"], "--step"), (["--space", "inception"], "Inception"),
+  for extra, expected in ((["--step", "x"], "--step"),
+                          (["--space", "inception"], "pass --inception_weights PATH"),
                           (["--num", "3"], "--num")):
     result = run_python(["-m", "genimg_jax.evaluate", "--workdir", workdir, *extra])
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    assert expected in result.stderr
+    assert expected in result.stderr and "--config." not in result.stderr, result.stderr
   missing = run_python(["-m", "genimg_jax.evaluate", "--workdir", str(tmp_path / "none")])
   assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_scores_the_images_generate_writes_for_the_same_seed(gan_run, cache_dir,
+                                                                     tmp_path):
+  workdir, _ = gan_run
+  scored, generated = {}, {}
+  for seed in (0, 5):
+    scored[seed], generated[seed] = tmp_path / f"scored{seed}.npy", tmp_path / f"gen{seed}.npy"
+    result = run_python(["-m", "genimg_jax.evaluate", "--workdir", workdir, "--num", "30",
+                         "--seed", str(seed), "--cache_dir", cache_dir, "--no_interpolations",
+                         "--samples_out", str(scored[seed])])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["num_samples"] == 30
+    result = run_python(["-m", "genimg_jax.generate", "--workdir", workdir, "--num", "30",
+                         "--seed", str(seed), "--out", str(generated[seed])])
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(scored[seed]), np.load(generated[seed]))
+  assert np.load(scored[0]).shape == (30, 28, 28, 1)
+  assert not np.allclose(np.load(scored[0]), np.load(scored[5]))  # Another seed, other images.
+
+
+def test_evaluate_retrains_a_damaged_classifier_cache(gan_run, cache_dir, tmp_path):
+  workdir, _ = gan_run
+  damaged = str(tmp_path / "cache")
+  shutil.copytree(cache_dir, damaged)
+  (path,) = glob.glob(os.path.join(damaged, "classifier", "*.npz"))
+  with open(path, "r+b") as f:
+    f.truncate(5000)
+  result = run_python(["-m", "genimg_jax.evaluate", "--workdir", workdir, "--num", "20",
+                       "--cache_dir", damaged, "--no_interpolations"])
+  assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+  said = [line for line in result.stderr.splitlines() if path in line]
+  assert len(said) == 1 and "cannot be read" in said[0] and "again" in said[0], result.stderr
+  with np.load(path) as new, np.load(glob.glob(os.path.join(cache_dir, "classifier",
+                                                            "*.npz"))[0]) as old:
+    assert sorted(new.files) == sorted(old.files)  # Replaced by the same (deterministic) one.
+    for name in old.files:
+      np.testing.assert_array_equal(new[name], old[name], err_msg=name)
+  record = json.loads(result.stdout)
+  assert record["classifier_test_accuracy"] == float(np.load(path)["test_accuracy"])
 
 
 def test_vae_runs_keep_the_best_test_neg_elbo(tmp_path, cache_dir):

@@ -1,8 +1,11 @@
-"""The evaluation package's pieces: the feature classifier (deterministic, cached by settings),
-cached reference features, interpolation, best-checkpoint keeping, conditional sample scores."""
+"""The evaluation package's pieces: the feature classifier (deterministic, cached by settings,
+a damaged cache retrained), cached reference features, interpolation, best-checkpoint keeping,
+conditional sample scores, the one sampler, and messages naming the running CLI's flags."""
 
 import json
 import os
+import re
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -10,13 +13,25 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs import common
 from genimg_jax import checkpoint as ckpt
-from genimg_jax.errors import UserError
+from genimg_jax import evaluate
+from genimg_jax.errors import UserError, flag_names
 from genimg_jax.evaluation import classifier as classifier_lib
 from genimg_jax.evaluation import features, interpolation
 from genimg_jax.evaluation import samples as samples_lib
+from genimg_jax.evaluation.inception_weights import load_params
 
 SETTINGS = dict(epochs=3.0)  # The default CNN; 6 steps on the toy data below.
+
+
+def _config(**keys) -> ml_collections.ConfigDict:
+  """A resolved config (every common key) of the toy data set, with `keys` set."""
+  config = common.get_config()
+  config.update(dict(dict(dataset="toy"), **keys))
+  return config
+
+
 def _toy_data(n=256, seed=0):
   """Two easy classes: a bright left half or a bright right half, 12×12 grey, uint8."""
   rng = np.random.default_rng(seed)
@@ -100,7 +115,7 @@ def test_cache_dir_defaults(monkeypatch, tmp_path):
 
 
 def test_inception_space_needs_a_weights_file(tmp_path):
-  config = ml_collections.ConfigDict({"dataset": "toy", "inception_weights": ""})
+  config = _config(inception_weights="")
   with pytest.raises(UserError, match="inception_weights"):
     features.get_space(config, "inception")
   config.inception_weights = str(tmp_path / "missing.pt")
@@ -142,8 +157,7 @@ def test_conditional_samples_are_scored_by_class(toy_cache):
   grid = interpolation.interpolation_latents(family, jax.random.PRNGKey(0), rows=3, cols=4)
   assert grid["z"].shape == (12, 3) and list(grid["label"][:4]) == [grid["label"][0]] * 4
   tr_i, tr_l, te_i, te_l, _ = _data()
-  config = ml_collections.ConfigDict({"dataset": "toy", "eval_cache_dir": toy_cache,
-                                      "eval_space": "classifier", "eval_classifier_epochs": 3.0})
+  config = _config(eval_cache_dir=toy_cache, eval_space="classifier", eval_classifier_epochs=3.0)
   scorer = samples_lib.SampleScorer(config, "", te_i, te_l)
   images, labels = samples_lib.draw_samples(family, 0, 40, jax.random.PRNGKey(1), batch_size=16)
   assert images.shape == (40, 12, 12, 1) and labels.shape == (40,)
@@ -179,3 +193,108 @@ def test_unscored_checkpoints_have_no_best(tmp_path):
   with pytest.raises(UserError, match="eval_every"):
     ckpt.require_checkpoint(manager, "best")
   manager.close()
+
+
+def test_a_damaged_classifier_cache_is_retrained_and_replaced(toy_cache, tmp_path, capsys):
+  settings = dict(classifier_lib.DEFAULT_SETTINGS, **SETTINGS)
+  intact = classifier_lib.cache_path(toy_cache, "toy", settings)
+  path = classifier_lib.cache_path(str(tmp_path), "toy", settings)
+  os.makedirs(os.path.dirname(path))
+  shutil.copy(intact, path)
+  with open(path, "r+b") as f:
+    f.truncate(5000)
+  capsys.readouterr()
+  retrained = classifier_lib.get_classifier("toy", str(tmp_path), settings=SETTINGS, data=_data())
+  err = capsys.readouterr().err
+  assert "Traceback" not in err
+  said = [line for line in err.splitlines() if not re.match(r"step \d+/\d+ \|", line)]
+  assert len(said) == 1 and path in said[0] and "again" in said[0], err  # Progress aside.
+  with np.load(path) as new, np.load(intact) as old:  # Replaced: training is deterministic.
+    assert sorted(new.files) == sorted(old.files)
+    for name in old.files:
+      np.testing.assert_array_equal(new[name], old[name], err_msg=name)
+  assert retrained.test_accuracy > 0.9
+  classifier_lib.get_classifier("toy", str(tmp_path), settings=SETTINGS, data=_data())
+  assert capsys.readouterr().err == ""  # Read back from the new file: not trained again.
+
+
+class _FakeSpace:
+  name = "fake-space"
+
+  def __call__(self, images):
+    return images.reshape(len(images), -1)[:, :3]
+
+
+def _helper_messages(tmp_path) -> list[str]:
+  """The one-line messages of the evaluation helpers that tell the user to set a flag."""
+  os.makedirs(tmp_path, exist_ok=True)
+  messages = []
+
+  def message_of(fn, *args, **kwargs):
+    with pytest.raises(UserError) as info:
+      fn(*args, **kwargs)
+    messages.append(str(info.value))
+
+  message_of(features.get_space, _config(inception_weights=""), "inception")
+  message_of(features.get_space, _config(inception_weights=str(tmp_path / "none.pt")),
+             "inception")
+  message_of(features.get_space, _config(), "pixels")
+  not_a_zip = tmp_path / "weights.pt"
+  not_a_zip.write_bytes(b"not a zip archive")
+  message_of(load_params, str(not_a_zip))
+  message_of(load_params, str(tmp_path / "absent.pt"))
+  a_file = tmp_path / "a_file"  # A cache dir that cannot be made: writes fail.
+  a_file.write_text("")
+  message_of(features.reference_features, _FakeSpace(), "toy", _toy_data(4)[0], str(a_file))
+  message_of(classifier_lib.get_classifier, "toy", str(a_file), settings=dict(epochs=0.5),
+             data=_data())
+  tr_i, tr_l, te_i, te_l, _ = _data()
+  message_of(classifier_lib.get_classifier, "toy", str(tmp_path), settings=SETTINGS,
+             data=(tr_i, tr_l, te_i, te_l, 0))
+  return messages
+
+
+def _flags(message: str) -> list[str]:
+  """The --flags a message names, leaving out the shell commands it quotes in `backticks`."""
+  return re.findall(r"(?<![\w-])--[\w.]+", re.sub(r"`[^`]*`", "", message))
+
+
+def test_messages_name_flags_of_the_cli_that_runs(tmp_path):
+  """Under evaluate, every flag a helper's message names is one evaluate takes; under train.py
+  (no CLI names), each is --config.KEY of a key the configs declare."""
+  taken = set(evaluate.build_parser()._option_string_actions)  # pylint: disable=protected-access
+  with flag_names(evaluate.FLAGS):
+    for message in _helper_messages(tmp_path / "evaluate"):
+      assert _flags(message) and set(_flags(message)) <= taken, message
+  keys = set(common.get_config())
+  for message in _helper_messages(tmp_path / "train"):
+    named = _flags(message)
+    assert named and all(f.startswith("--config.") and f[len("--config."):] in keys
+                         for f in named), message
+
+
+def test_samples_do_not_depend_on_the_batch_size():
+  family, key = _ToyFamily(), jax.random.PRNGKey(3)
+  images, labels = samples_lib.draw_samples(family, 0, 10, key, batch_size=3)
+  all_at_once = samples_lib.draw_samples(family, 0, 10, key, batch_size=500)
+  np.testing.assert_allclose(images, all_at_once[0], atol=1e-6)
+  np.testing.assert_array_equal(labels, all_at_once[1])
+  first = samples_lib.draw_samples(family, 0, 4, key, batch_size=2)
+  np.testing.assert_allclose(first[0], images[:4], atol=1e-6)  # A prefix of a longer draw.
+  assert len(set(labels.tolist())) == 2 and not np.allclose(images[0], images[1])
+
+
+def test_runs_of_resized_images_are_scored_at_their_size(tmp_path):
+  """image_size > 0 (dcgan32, sngan, wgan_gp): the classifier is trained on, and the reference
+  features cached for, the resized set, apart from the native size's files."""
+  from genimg_jax.data import load_dataset
+
+  config = _config(dataset="mnist_embedded", image_size=16, eval_classifier_epochs=0.01,
+                   eval_cache_dir=str(tmp_path))
+  test = load_dataset(config.dataset, "test", image_size=16)
+  scorer = samples_lib.SampleScorer(config, "", test.images[:300], test.labels[:300])
+  assert "mnist_embedded@16" in scorer.space.name
+  scores = scorer(test.images[300:400] / 255.0)
+  assert np.isfinite(scores["fid"]) and scores["num_reference"] == 300
+  names = [n for d in ("classifier", "reference") for n in os.listdir(tmp_path / d)]
+  assert names and all(n.startswith("mnist_embedded@16-") for n in names), names

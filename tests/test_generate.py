@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from genimg_jax import generate
+from genimg_jax.evaluation import samples as samples_lib
 from tests.conftest import run_python
 
 
@@ -50,9 +51,19 @@ def test_generate_step_selects_that_checkpoint(trained_gan_run, tmp_path):
   assert _generate(trained_gan_run["workdir"], out_latest).returncode == 0
   family, state, step = generate.load_run(trained_gan_run["workdir"], 6)
   assert step == 6 and int(state.step) == 6
-  expected = generate.generate(family, state, 10, seed=0, batch_size=500)
+  expected, _ = samples_lib.draw_seeded(family, state, 10, seed=0)
   np.testing.assert_allclose(np.load(out_6), expected, atol=1e-6)
   assert not np.allclose(np.load(out_6), np.load(out_latest))  # Step 12 is another model.
+
+
+def test_generate_samples_depend_on_the_seed_not_the_batch_size(trained_gan_run, tmp_path):
+  outs = {name: str(tmp_path / f"{name}.npy") for name in ("default", "batch3", "seed1")}
+  for name, extra in (("default", []), ("batch3", ["--batch_size", "3"]),
+                      ("seed1", ["--seed", "1"])):
+    result = _generate(trained_gan_run["workdir"], outs[name], *extra)
+    assert result.returncode == 0, result.stderr
+  np.testing.assert_allclose(np.load(outs["batch3"]), np.load(outs["default"]), atol=1e-6)
+  assert not np.allclose(np.load(outs["seed1"]), np.load(outs["default"]))
 
 
 def test_generate_missing_step_is_one_line(trained_gan_run, tmp_path):

@@ -127,6 +127,16 @@ def test_run_writer_json_lines(tmp_path):
     json.loads(line, parse_constant=lambda token: pytest.fail(f"non-JSON token {token}"))
 
 
+def test_json_line_is_strict_json_of_python_and_numpy_numbers():
+  record = {"fid": np.float32(2.5), "kid": float("nan"), "num": np.int64(40), "step": 12,
+            "inf": np.float64("-inf"), "space": "classifier-x", "ok": True}
+  line = outputs.json_line(record)
+  assert "\n" not in line and "NaN" not in line and "Infinity" not in line
+  assert json.loads(line) == {"fid": 2.5, "kid": "nan", "num": 40, "step": 12, "inf": "-inf",
+                              "space": "classifier-x", "ok": True}
+  assert isinstance(json.loads(line)["num"], int)
+
+
 def test_run_writer_rejects_step_scalar(tmp_path):
   with outputs.RunWriter(str(tmp_path), enable_tensorboard=False) as writer:
     with pytest.raises(ValueError):

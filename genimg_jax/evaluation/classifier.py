@@ -11,7 +11,9 @@ Why the shifts and dropout: features that generalise from train to test (without
 98.7 %, FID 1.16).
 Options: max-pooling instead of strides, BatchNorm. Adam with a cosine-decayed step size,
 cross-entropy, a fixed seed: training is deterministic, and the weights (with their test
-accuracy and the hash of the settings) are cached in `<cache_dir>/classifier/` as .npz.
+accuracy and the hash of the settings) are cached in `<cache_dir>/classifier/` as .npz. A cache
+file that cannot be read (truncated, garbled) is trained again and replaced, saying so in one
+line on stderr; being deterministic, the new file holds the same weights.
 """
 
 import dataclasses
@@ -28,7 +30,7 @@ import numpy as np
 import optax
 
 from genimg_jax import outputs
-from genimg_jax.errors import UserError
+from genimg_jax.errors import UserError, flag
 from genimg_jax.models import conv_layers
 
 # Settings that define a classifier; their hash names the cache file.
@@ -179,6 +181,12 @@ def train(train_images, train_labels, test_images, test_labels, num_classes: int
   return variables, _accuracy(module, variables, test_images, test_labels)
 
 
+def data_name(dataset: str, image_size: int = 0) -> str:
+  """The data set as the caches name it: `dataset`, or `dataset@N` for its images resized to
+  N×N at load (config.image_size), so the two sizes never share a cache file."""
+  return f"{dataset}@{image_size}" if image_size else dataset
+
+
 def cache_path(cache_dir: str, dataset: str, settings: dict) -> str:
   return os.path.join(cache_dir, "classifier", f"{dataset}-{settings_hash(settings)}.npz")
 
@@ -209,41 +217,53 @@ def _load(path: str, settings: dict):
     return params, float(npz["test_accuracy"]), int(npz["num_classes"])
 
 
-def _train_and_cache(dataset: str, path: str, data_dir, settings: dict, data):
-  """Trains on the data set's splits (loaded by name unless `data` is given) and caches."""
+def _train_and_cache(dataset: str, image_size: int, path: str, data_dir, settings: dict, data,
+                     why: str):
+  """Trains on the data set's splits (loaded by name, at `image_size`, unless `data` is given)
+  and caches; `why` (one line on stderr) says why it is trained now."""
   if data is None:
     from genimg_jax.data import load_dataset
-    train_set = load_dataset(dataset, "train", data_dir)
-    test_set = load_dataset(dataset, "test", data_dir)
+    train_set = load_dataset(dataset, "train", data_dir, image_size)
+    test_set = load_dataset(dataset, "test", data_dir, image_size)
     data = (train_set.images, train_set.labels, test_set.images, test_set.labels,
             train_set.num_classes)
   num_classes = int(data[4])
   if num_classes <= 1:
     raise UserError(f"data set {dataset!r} has no class labels, so the project's classifier "
-                    f"cannot be trained on it: use --space inception with the Inception weights")
-  print(f"training the {dataset} feature classifier once (cached in {path})", file=sys.stderr,
-        flush=True)
+                    f"cannot be trained on it: pass {flag('eval_space', 'inception')} and "
+                    f"{flag('inception_weights', 'PATH')} (the Inception weights)")
+  print(why, file=sys.stderr, flush=True)
   params, accuracy = train(*data[:4], num_classes, settings)
   try:
     _save(path, params, accuracy, settings, num_classes)
   except OSError as e:
-    raise UserError(f"cannot write the classifier cache {path} ({e.strerror}): set a writable "
-                    f"--config.eval_cache_dir or $GENIMG_CACHE_DIR") from None
+    raise UserError(f"cannot write the classifier cache {path} ({e.strerror}): pass a "
+                    f"writable {flag('eval_cache_dir', 'DIR')} or set $GENIMG_CACHE_DIR") from None
   return params, accuracy, num_classes
 
 
 def get_classifier(dataset: str, cache_dir: str, data_dir: str | None = None,
-                   settings: dict | None = None, data=None) -> Classifier:
-  """The cached classifier of `dataset`, trained now (with a progress bar) if not cached.
+                   settings: dict | None = None, data=None, image_size: int = 0) -> Classifier:
+  """The cached classifier of `dataset` (its images resized to image_size² if > 0), trained
+  now (with a progress bar) if not cached.
 
   `data` = (train images, train labels, test images, test labels, classes) overrides loading
   the data set by name (tests and IDX files).
   """
   settings = dict(DEFAULT_SETTINGS, **(settings or {}))
-  path = cache_path(cache_dir, dataset, settings)
+  name = data_name(dataset, image_size)
+  path = cache_path(cache_dir, name, settings)
+  train_now = lambda why: _train_and_cache(dataset, image_size, path, data_dir, settings, data,
+                                           why)
   try:
     params, accuracy, num_classes = _load(path, settings)
-  except (OSError, ValueError, KeyError):  # Absent, from other settings, or unreadable: train.
-    params, accuracy, num_classes = _train_and_cache(dataset, path, data_dir, settings, data)
+  except (FileNotFoundError, NotADirectoryError):  # Not cached yet.
+    params, accuracy, num_classes = train_now(
+        f"training the {name} feature classifier once (cached in {path})")
+  except Exception as e:  # pylint: disable=broad-except  # Truncated, garbled, other settings.
+    reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+    params, accuracy, num_classes = train_now(
+        f"the {name} feature classifier cache {path} cannot be read ({reason}): training the "
+        f"classifier again to replace it")
   module = _module(settings, num_classes)
-  return Classifier(module, params, accuracy, f"{dataset}-{settings_hash(settings)}")
+  return Classifier(module, params, accuracy, f"{name}-{settings_hash(settings)}")

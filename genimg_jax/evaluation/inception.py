@@ -17,12 +17,12 @@ import numpy as np
 from genimg_jax import outputs
 from genimg_jax.evaluation import resize
 from genimg_jax.evaluation.inception_net import SIZE, InceptionV3
-from genimg_jax.evaluation.inception_weights import GET_WEIGHTS, WHEEL_MEMBER, load_params
+from genimg_jax.evaluation.inception_weights import WHEEL_MEMBER, get_weights, load_params
 
 PROGRESS_MIN = 1000  # Calls with at least this many images report progress.
 PROGRESS_EVERY = 500  # Images between plain progress lines (a bar on a terminal).
 
-__all__ = ["GET_WEIGHTS", "WHEEL_MEMBER", "InceptionFeatures", "load_params", "network_features",
+__all__ = ["WHEEL_MEMBER", "InceptionFeatures", "get_weights", "load_params", "network_features",
            "preprocess"]
 
 

