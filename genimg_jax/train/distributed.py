@@ -3,8 +3,8 @@
 `--config.distributed=True` calls `jax.distributed.initialize()`: with no other key, JAX detects
 the cluster (SLURM, Open MPI, Kubernetes, Cloud TPU); else `coordinator_address`,
 `num_processes`, `process_id`. Every process then runs the same program over a mesh of every
-process's devices. Each process puts only its data shards on its devices (data/placement.place_resident)
-and so draws only its part of each global batch. Process 0 alone holds the work directory's
+process's devices. Each process puts only its data shards on its devices
+(data/placement.place_resident) and so draws only its part of each global batch. Process 0 alone holds the work directory's
 lock and writes PNGs, metrics.jsonl, TensorBoard and config.json; every process takes part in
 Orbax's collective saves and restores. On CPU the collectives run over gloo.
 
