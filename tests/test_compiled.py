@@ -1,0 +1,118 @@
+"""The compiled K-step function (train/compiled.py): same seed ⇒ bit-identical runs, K steps in
+one scan ⇒ K single-step dispatches, another seed ⇒ other parameters and batches, one trace
+per dispatch length."""
+
+import types
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from genimg_jax import sharding
+from genimg_jax.data import placement
+from genimg_jax.train import compiled
+from genimg_jax.train.families import build_family
+from tests.conftest import (make_tiny_conv_vae_config, make_tiny_gan_config,
+                            make_tiny_vae_config, make_tiny_zoo_config)
+from tests.step_support import assert_trees_differ, assert_trees_equal, run, setup
+from tests.step_support import mnist_subset  # noqa: F401  (a fixture)
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+DETERMINISM_CASES = {  # name → (config maker, pad the 28×28 digits to 32×32 for the 32-px CNN)
+    "gan": (make_tiny_gan_config, False),
+    "vae": (make_tiny_vae_config, False),
+    "conv_vae": (make_tiny_conv_vae_config, False),
+    "dcgan": (lambda: make_tiny_zoo_config("dcgan"), False),  # BatchNorm in G, dropout in D.
+    "wgan_gp_ema": (lambda: make_tiny_zoo_config("wgan_gp", ema_decay=0.9), True),  # n_critic 5.
+}
+
+
+# ----------------------------------------------------------------------------- one GAN step
+
+
+
+@pytest.fixture(scope="module", params=list(DETERMINISM_CASES))
+def determinism_runs(request, mnist_subset):
+  """Runs of one family from independently initialised states (one MultiStep, so each
+  dispatch length compiles once): seed 0 as 10 steps in one dispatch (twice), seed 0 as ten
+  1-step dispatches, seed 1 as one 10-step dispatch. 64 examples / batch 8 = 8 steps per
+  epoch, so 10 steps cross an epoch boundary."""
+  make_config, pad = DETERMINISM_CASES[request.param]
+  config = make_config()
+  subset = dict(mnist_subset)
+  if pad:
+    subset["image"] = np.pad(subset["image"], ((0, 0), (2, 2), (2, 2), (0, 0)))
+  family, _, data, multi_step = setup(config, subset)
+  image_shape = subset["image"].shape[1:]
+  mesh = sharding.make_mesh()
+  init = jax.jit(lambda key: family.init_state(key, 64, image_shape),
+                 out_shardings=sharding.replicated(mesh))
+  fresh = lambda seed: init(jax.random.PRNGKey(seed))
+  params = "params" if config.family == "vae" else "g_params"
+  return {
+      "params": params,
+      "scan": run(multi_step, fresh(0), data, [10]),
+      "scan_again": run(multi_step, fresh(0), data, [10]),
+      "single": run(multi_step, fresh(0), data, [1] * 10),
+      "other_seed": run(multi_step, fresh(1), data, [10]),
+  }
+
+
+def test_same_seed_bit_identical(determinism_runs):
+  a, b = determinism_runs["scan"][0], determinism_runs["scan_again"][0]
+  assert int(a.step) == 10
+  assert_trees_equal(a, b)
+
+
+def test_other_seed_differs(determinism_runs):
+  name = determinism_runs["params"]
+  a, c = determinism_runs["scan"][0], determinism_runs["other_seed"][0]
+  assert_trees_differ(getattr(a, name), getattr(c, name))
+  assert not np.array_equal(a.data_order, c.data_order)  # Batches are seeded too.
+
+
+def test_k_steps_in_one_dispatch_equal_k_single_dispatches(determinism_runs):
+  scanned, scanned_metrics = determinism_runs["scan"]
+  single, single_metrics = determinism_runs["single"]
+  assert int(scanned.step) == int(single.step) == 10
+  assert_trees_equal(scanned, single)
+  for name in scanned_metrics[0]:
+    np.testing.assert_array_equal(scanned_metrics[0][name],
+                                  np.concatenate([m[name] for m in single_metrics]))
+
+
+@pytest.mark.parametrize("make_config", [make_tiny_gan_config, make_tiny_vae_config],
+                         ids=["gan", "vae"])
+def test_one_trace_per_dispatch_length(make_config, mnist_subset):
+  chex.clear_trace_counter()
+  config = make_config()
+  family = build_family(config, IMAGE_SHAPE)
+  traces = []
+
+  def counted(state, batch, key):
+    traces.append(1)
+    return family.train_step(state, batch, key)
+
+  guarded = chex.assert_max_traces(counted, n=1)
+  mesh = sharding.make_mesh()
+  replicated = sharding.replicated(mesh)
+  state = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE),
+                  out_shardings=replicated)(jax.random.PRNGKey(0))
+  data = placement.place_resident(mnist_subset["image"], mnist_subset["label"], mesh)
+  counted_family = types.SimpleNamespace(train_step=guarded, batches_per_step=1)
+  multi_step = compiled.build(counted_family, config, mesh,
+                              compiled.layout_for(family, config, mesh, 64))
+  for _ in range(4):  # Fresh states from the previous dispatch must hit the same executable.
+    state, _ = multi_step(state, data, 3)
+  assert int(state.step) == 12
+  assert len(traces) == 1
+  # The guard is live: a new dispatch length compiles (and traces) again, which it catches.
+  with pytest.raises(AssertionError, match="traced"):
+    multi_step(state, data, 2)
+  chex.clear_trace_counter()
+
+
+# ----------------------------------------------------------------------------- learning
