@@ -16,7 +16,8 @@ from genimg_jax.train import signals
 
 def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", default="gan", help="config name (a file in configs/) or a path to a config .py file")
+  parser.add_argument("--model", default="gan",
+                      help="a config name (a file in configs/) or a path to a config .py file")
   parser.add_argument("--workdir", default=None, help="run folder (default runs/<model>-<time>)")
   args, rest = parser.parse_known_args(argv)
   return args, config_cli.parse_override_args(rest)

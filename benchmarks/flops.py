@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genimg_jax.train.vae_step import VAE
+from genimg_jax.train.gan_step import GAN
 
 LAYERS = (nn.Dense, nn.Conv, nn.ConvTranspose)  # The layers counted; the rest is elementwise.
 GAN_ROLES = ("generator", "discriminator")
@@ -155,7 +155,7 @@ def family_networks(family, image_shape) -> dict:
   result = {}
   for count, valid in (("nominal", False), ("valid", True)):
     networks = _per_network(records, valid)
-    if isinstance(family, VAE) or all(role in networks for role in VAE_ROLES):
+    if not isinstance(family, GAN) or all(role in networks for role in VAE_ROLES):
       result[count] = networks
       continue
     by_type = {type(getattr(family, role)).__name__: role for role in GAN_ROLES}

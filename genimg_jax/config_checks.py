@@ -24,6 +24,13 @@ def non_negative(config, *keys: str) -> None:
       raise UserError(f"config.{key} must be zero or positive, got {config[key]}")
 
 
+def non_negative_int(config, *keys: str) -> None:
+  for key in keys:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+      raise UserError(f"config.{key} must be zero or a positive integer, got {value!r}")
+
+
 def fraction(config, *keys: str) -> None:
   """Values in [0, 1): dropout rates, decays, momenta, Adam's β1 and β2."""
   for key in keys:

@@ -2,9 +2,9 @@
 (`streamed_feed`, `config.data_on_device=False`), and the stream's position for checkpoints.
 
 `Streamed` runs a background thread that takes the Grain iterator's next K steps (K from the
-loop's dispatch plan), stacks them, puts them on the devices (`placement.place_streamed`, via the dispatch's `place`) and
-queues up to `depth` dispatches, so reading, decoding and the host → device copy overlap the
-device's work. Each queued dispatch carries Grain's iterator state after its last step; a
+loop's dispatch plan), stacks them, puts them on the devices (the dispatch's `place`:
+`placement.place_streamed`) and queues up to `depth` dispatches, so reading, decoding and the
+host → device copy overlap the device's work. Each queued dispatch carries Grain's iterator state after its last step; a
 checkpoint saves the state of the dispatches the loop has consumed, not of those read ahead.
 """
 

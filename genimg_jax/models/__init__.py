@@ -57,6 +57,9 @@ def load(name: str) -> types.ModuleType:
                        f"module's folder on PYTHONPATH") from None
     if not _builders(module):
       raise ValueError(f"module {name!r} defines neither gan_networks nor vae_network")
+    if not callable(vars(module).get("check_config")):
+      raise ValueError(f"module {name!r} defines no check_config(config) (one-line errors for "
+                       f"its own keys; a function that returns None if it has none)")
     return module
   if name not in available():
     raise ValueError(f"{name!r} is a helper file, not an architecture: choose one of "

@@ -84,7 +84,7 @@ def _scan(step: Callable, resident: bool):
 
 
 def _jit(scan, num_steps: int, mesh: Mesh):
-  del mesh  # The shardings travel with the arrays.
+  del mesh  # Same signature as _pmap; under jit the shardings travel with the arrays.
   return jax.jit(functools.partial(scan, num_steps=num_steps), donate_argnums=0)
 
 
@@ -103,15 +103,15 @@ class MultiStep:
   """
 
   scan: Callable  # (state, data, num_steps) → (state, metrics), not yet compiled.
-  compile: Callable  # (scan, num_steps, mesh) → the compiled K-step function.
+  compiler: Callable  # (scan, num_steps, mesh) → the compiled K-step function.
   mesh: Mesh
   place: Callable | None = None
-  _compiled: dict = dataclasses.field(default_factory=dict)  # K → compiled function.
+  _compiled: dict = dataclasses.field(default_factory=dict, init=False, repr=False)  # K → fn.
 
   def function(self, num_steps: int):
     """The compiled K-step function (compiled on first call for each K)."""
     if num_steps not in self._compiled:
-      self._compiled[num_steps] = self.compile(self.scan, num_steps, self.mesh)
+      self._compiled[num_steps] = self.compiler(self.scan, num_steps, self.mesh)
     return self._compiled[num_steps]
 
   def __call__(self, state, data, num_steps: int):

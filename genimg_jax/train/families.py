@@ -21,6 +21,7 @@ class Family(Protocol):
   reconstructs: ClassVar[bool]  # Has reconstruct(): images → reconstructions (VAEs).
   scores_test_split: ClassVar[bool]  # Has evaluate(): test-split metrics (a VAE's −ELBO).
   estimates_likelihood: ClassVar[bool]  # Has log_importance_weights(): IWAE bounds of log p(x).
+  builder: ClassVar[str]  # The architecture function that makes its networks (models/__init__).
 
   latent_dim: int
   data_range: tuple[float, float]  # Pixel range the networks see (data/batching.scale_images).

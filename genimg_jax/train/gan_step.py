@@ -70,6 +70,7 @@ class GAN:
   reconstructs = False  # The capabilities of train/families.Family: a GAN has none of them.
   scores_test_split = False
   estimates_likelihood = False
+  builder = "gan_networks"
 
   @classmethod
   def check_config(cls, config) -> None:
@@ -84,10 +85,15 @@ class GAN:
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "GAN":
     try:
-      generator, discriminator = models.builder(config.architecture, "gan_networks")(
+      generator, discriminator = models.builder(config.architecture, cls.builder)(
           config, tuple(image_shape), num_classes)
     except ValueError as e:
       raise UserError(f"model {config.model!r}: {e}") from None
+    for role, network in (("G", generator), ("D", discriminator)):
+      if "batch_norm_axis_name" not in {f.name for f in dataclasses.fields(network)}:
+        raise UserError(f"config.architecture={config.architecture!r}: its {role} must declare "
+                        f"the field `batch_norm_axis_name: str | None = None` (the network "
+                        f"contract in genimg_jax/models/__init__.py)")
     n_critic = config.n_critic
     return cls(generator, discriminator, optim.adam_from_config(config),
                optim.adam_from_config(config, updates_per_step=n_critic),

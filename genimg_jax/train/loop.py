@@ -73,12 +73,12 @@ class Run:
     num_examples = self.train_data.num_examples
     self.num_shards = distributed.check_sizes(config, self.mesh.devices.size, num_examples)
     self.num_ordered = num_examples // self.num_shards * self.num_shards
-    per_step = config.batch_size * self.family.batches_per_step
-    if self.num_ordered // self.num_shards < per_step // self.num_shards:
-      raise UserError(f"data set {config.dataset} has {num_examples} training "
-                      f"images, fewer than the {per_step} one step uses: lower the batch size")
     self.layout = compiled.layout_for(self.family, config, self.mesh, self.num_ordered,
                                       self.num_shards)
+    per_step = self.layout.batch_size  # Every batch of a step (n_critic of them for WGAN-GP).
+    if self.layout.shard_size < per_step // self.num_shards:
+      raise UserError(f"data set {config.dataset} has {num_examples} training "
+                      f"images, fewer than the {per_step} one step uses: lower the batch size")
     self.replicated = sharding.replicated(self.mesh)
     self.multi_step = compiled.build(self.family, config, self.mesh, self.layout)
     self.saved_position = None  # The restored checkpoint's data stream position, if any.

@@ -25,8 +25,11 @@ def validate(config) -> None:
                       "sample_every", "checkpoint_every", "keep_checkpoints",
                       "num_grid_samples", "eval_num_samples")
   checks.positive(config, "eval_classifier_epochs")
-  checks.non_negative(config, "image_size", "data_shards", "num_processes", "eval_every",
-                      "data_workers")
+  checks.non_negative_int(config, "image_size", "data_shards", "num_processes", "eval_every",
+                          "data_workers")
+  if config.process_id < -1:
+    raise UserError(f"config.process_id must be -1 (detect) or a process index, got "
+                    f"{config.process_id}")
   checks.boolean(config, "data_on_device", "conditional", "distributed")
   checks.choice(config, "compute_dtype", ("float32", "bfloat16"))
   checks.choice(config, "parallel", ("jit", "pmap"))
@@ -34,12 +37,18 @@ def validate(config) -> None:
   if config.eval_space == "inception" and not config.inception_weights:
     raise UserError("config.eval_space='inception' needs --config.inception_weights=PATH (a "
                     "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
-  family_class(config).check_config(config)
+  family = family_class(config)
+  family.check_config(config)
   try:
-    architecture = models.load(config.architecture)
+    models.builder(config.architecture, family.builder)  # This family's networks exist there.
+    models.load(config.architecture).check_config(config)
   except ValueError as e:
     raise UserError(f"config.architecture: {e}") from None
-  architecture.check_config(config)
+  except (AttributeError, KeyError) as e:  # ConfigDict: a key the config does not declare.
+    key = str(e).strip("'\"")
+    raise UserError(f"config.architecture={config.architecture!r} reads config.{key}, which "
+                    f"model {config.model!r} does not declare: declare it in the model's "
+                    f"config or pick an architecture made for this model") from None
 
 
 def _model_settings(config_dict: dict) -> dict:

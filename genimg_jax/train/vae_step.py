@@ -1,8 +1,8 @@
 """The VAE family, one for every VAE: state, one pure update of the β-weighted negative ELBO or
 the IWAE bound, sampling (optionally class-conditional), reconstruction and test-set bounds.
 
-The network is `models.load(config.architecture).vae_network(config, image_shape, classes)`:
-a Linen module with `encode(images, labels) → (μ, log σ²)` and `decode(z, labels) → logits`.
+The network comes from the architecture's `vae_network(config, image_shape, classes)`: a Linen
+module with `encode(images, labels) → (μ, log σ²)` and `decode(z, labels) → logits`.
 The reparameterised sample z = μ + σ·ε is drawn here, from an explicit key.
 """
 
@@ -47,7 +47,7 @@ def posterior_samples(key, mean: jnp.ndarray, logvar: jnp.ndarray, num: int) -> 
 def _network(config, image_shape, num_classes: int) -> nn.Module:
   """The architecture module's VAE network; one-line UserErrors for a bad name or shape."""
   try:
-    build = models.builder(config.architecture, "vae_network")
+    build = models.builder(config.architecture, VAE.builder)
   except ValueError as e:
     raise UserError(f"config.architecture: {e}") from None
   try:
@@ -77,6 +77,7 @@ class VAE:
   reconstructs = True  # The capabilities of train/families.Family: a VAE has all of them.
   scores_test_split = True
   estimates_likelihood = True
+  builder = "vae_network"
   batches_per_step = 1  # One batch per update.
 
   @classmethod
@@ -92,6 +93,9 @@ class VAE:
       raise UserError(f"config.beta={config.beta} has no effect on the iwae objective (it bounds "
                       f"log p(x) with β = 1): use --config.objective=elbo for a β-VAE")
     optim.check_config(config, schedule=False)  # VAEs train at a constant step size.
+    if "lr_schedule" in config:
+      raise UserError("config.lr_schedule is not used by VAEs (they train at a constant step "
+                      "size): remove it from the config")
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
