@@ -45,21 +45,25 @@ def make_tiny_conv_vae_config(**overrides):
   return config
 
 
-TINY_WIDTHS = {  # Narrow versions of each architecture (same layers, fewer channels).
-    "mlp": dict(generator_hidden=(32, 16), discriminator_hidden=(32, 16), latent_dim=8),
-    "dcgan": dict(generator_base_channels=16, discriminator_channels=(8, 16), latent_dim=8,
-                  label_embed_dim=4),
-    "standard_cnn": dict(generator_width=4, discriminator_width=4, latent_dim=8,
-                         label_embed_dim=4),
-}
+def zoo_models(family: str = "") -> list[str]:
+  """Model names (the files of configs/, as `--model` takes them) of `family`, or all.
+
+  Read from configs/ itself: a new configs/NAME.py joins every zoo test without a test edit.
+  """
+  from genimg_jax import config_cli  # Needs the repository root on sys.path.
+
+  names = config_cli.available_models()
+  return [n for n in names if not family or config_cli.load_config(n).family == family]
 
 
 def make_tiny_zoo_config(model: str, **overrides):
-  """configs/<model>.py narrowed, with the TINY_RUN schedule (plus `overrides`)."""
-  from genimg_jax import config_cli  # Needs the repository root on sys.path.
+  """configs/<model>.py narrowed to its architecture's SMALL widths (the keys the config has),
+  with the TINY_RUN schedule (plus `overrides`)."""
+  from genimg_jax import config_cli, models  # Needs the repository root on sys.path.
 
   config = config_cli.load_config(model)
-  config.update(dict(TINY_RUN, **TINY_WIDTHS[config.architecture]))
+  small = models.load(config.architecture).SMALL
+  config.update(dict(TINY_RUN, **{k: v for k, v in small.items() if k in config}))
   config.update(overrides)
   return config
 
