@@ -123,5 +123,6 @@ def trained_conv_vae_run(tmp_path_factory):
   return _train(tmp_path_factory, "trained_conv_vae", make_tiny_conv_vae_config())
 
 
-# Session fixtures of the reliability tests (test_resume.py, test_failures.py): made once.
-pytest_plugins = ["tests.reliability_support"]
+# Session fixtures of the reliability tests (test_e2e_resume.py, test_e2e_failures.py, ...) and
+# of the evaluation tests: made once per worker.
+pytest_plugins = ["tests.reliability_support", "tests.evaluation_support"]
