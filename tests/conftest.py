@@ -69,6 +69,15 @@ def make_tiny_zoo_config(model: str, **overrides):
 
 
 @pytest.fixture
+def x64():
+  """64-bit JAX inside the test only (the setting is restored afterwards)."""
+  import jax  # Imported lazily: JAX is slow to load.
+
+  with jax.enable_x64(True):
+    yield
+
+
+@pytest.fixture
 def tiny_gan_config():
   return make_tiny_gan_config()
 

@@ -1,19 +1,24 @@
-"""The zoo's GAN losses and training parts against closed forms (issue 7, acceptance 1):
-hinge / least-squares / Wasserstein values, the gradient penalty of linear critics, α per
-example, spectral norm vs the SVD, the EMA's closed form, the projection head's formula."""
+"""The GAN losses against closed forms and hand computations in plain numpy: the logistic
+losses (zero, finite and huge logits), hinge / least-squares / Wasserstein values, the gradient
+penalty of linear critics, α per example, the registry's names, gradients in float64."""
 
-import flax.linen as nn
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from genimg_jax.losses import gan as gan_losses
-from genimg_jax.models import conditional
-from genimg_jax.train import optim
 
+LN2 = math.log(2.0)
 REAL = np.array([2.0, -1.0, 0.5], np.float32)  # l(x) of three real images.
 FAKE = np.array([-3.0, 0.25], np.float32)  # l(G(z)) of two fakes (E_x and E_z are separate).
+
+
+def _np_sigmoid(l):
+  return 1.0 / (1.0 + np.exp(-np.asarray(l, np.float64)))
 
 
 def test_hinge_closed_form():
@@ -71,67 +76,78 @@ def test_interpolation_draws_alpha_per_example():
   assert 0.3 < alphas.mean() < 0.7  # U(0, 1).
 
 
-def test_spectral_norm_divides_by_the_top_singular_value():
-  """After enough power iterations, flax's SpectralNorm (as the D layers use it) gives W / σ₁."""
-  layer = nn.Dense(5)
-  apply = conditional.maybe_spectral_norm
-
-  class Wrapped(nn.Module):
-    @nn.compact
-    def __call__(self, x, train):
-      return apply(layer.clone(name="dense"), True, train)(x)
-
-  model = Wrapped()
-  x = jnp.eye(7)  # Rows of the identity: the output is the normalised kernel (plus bias 0).
-  variables = model.init(jax.random.PRNGKey(0), x, train=False)
-  (kernel,) = [w for w in jax.tree_util.tree_leaves(variables["params"]) if w.ndim == 2]
-  for _ in range(60):  # Each train-mode call runs one power iteration and keeps u.
-    _, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
-    variables = {**variables, **updates}
-  out = model.apply(variables, x, train=False)
-  sigma = np.linalg.svd(np.asarray(kernel), compute_uv=False)[0]
-  np.testing.assert_allclose(out, kernel / sigma, rtol=1e-4, atol=1e-6)
-  top = np.linalg.svd(np.asarray(out), compute_uv=False)[0]
-  np.testing.assert_allclose(top, 1.0, rtol=1e-4)
 
 
-def test_ema_closed_form_after_k_steps():
-  """θ_ema,k = d^k θ_ema,0 + (1 − d) Σ_{i=1..k} d^{k−i} θ_i for any parameter sequence θ_i."""
-  decay, k = 0.9, 7
-  thetas = [{"w": jnp.full((3,), float(i) ** 1.5)} for i in range(1, k + 1)]
-  ema = {"w": jnp.full((3,), -2.0)}
-  for theta in thetas:
-    ema = optim.ema_update(ema, theta, decay)
-  expected = decay**k * -2.0 + (1 - decay) * sum(decay ** (k - i) * float(i) ** 1.5
-                                                 for i in range(1, k + 1))
-  np.testing.assert_allclose(ema["w"], np.full(3, expected), rtol=1e-6)
 
 
-def test_projection_head_equals_its_formula_and_depends_on_the_label():
-  head = conditional.ProjectionOutput(num_classes=4)
-  features = jax.random.normal(jax.random.PRNGKey(0), (5, 6))
-  labels = jnp.array([0, 1, 2, 3, 1])
-  variables = head.init(jax.random.PRNGKey(1), features, labels, train=False)
-  logits = head.apply(variables, features, labels, train=False)
-  p = variables["params"]
-  psi = features @ p["psi"]["kernel"][:, 0] + p["psi"]["bias"][0]
-  projection = jnp.sum(p["class_embedding"]["embedding"][labels] * features, axis=-1)
-  np.testing.assert_allclose(logits, psi + projection, rtol=1e-5, atol=1e-6)
-  other = head.apply(variables, features, (labels + 1) % 4, train=False)
-  assert np.all(np.abs(np.asarray(other) - np.asarray(logits)) > 1e-6)
-  unconditional = conditional.ProjectionOutput(num_classes=0)
-  v0 = unconditional.init(jax.random.PRNGKey(1), features, None, train=False)
-  np.testing.assert_allclose(unconditional.apply(v0, features, None, train=False),
-                             features @ v0["params"]["psi"]["kernel"][:, 0]
-                             + v0["params"]["psi"]["bias"][0], rtol=1e-5, atol=1e-6)
 
 
-def test_linear_schedule_decays_to_zero(tiny_gan_config):
-  config = tiny_gan_config
-  config.lr_schedule, config.num_steps = "linear", 100
-  schedule = optim.learning_rate(config, updates_per_step=5)
-  np.testing.assert_allclose(schedule(0), config.learning_rate)
-  np.testing.assert_allclose(schedule(250), config.learning_rate / 2, rtol=1e-6)
-  np.testing.assert_allclose(schedule(500), 0.0, atol=1e-12)
-  config.lr_schedule = "constant"
-  assert optim.learning_rate(config) == config.learning_rate
+def test_zero_logits_closed_forms():
+  zeros = jnp.zeros((5,), jnp.float32)
+  # D(x) = D(G(z)) = 1/2: L_D = −log ½ − log ½ = 2 ln 2.
+  np.testing.assert_allclose(gan_losses.discriminator_loss(zeros, zeros), 2 * LN2, rtol=1e-6)
+  # Non-saturating L_G = −log ½ = ln 2; minimax L_G = log(1 − ½) = −ln 2.
+  np.testing.assert_allclose(gan_losses.generator_loss_non_saturating(zeros), LN2, rtol=1e-6)
+  np.testing.assert_allclose(gan_losses.generator_loss_minimax(zeros), -LN2, rtol=1e-6)
+
+
+def test_gan_loss_registry_names():
+  losses = gan_losses.GAN_LOSSES
+  assert losses["non_saturating"].generator is gan_losses.generator_loss_non_saturating
+  assert losses["minimax"].generator is gan_losses.generator_loss_minimax
+  assert losses["minimax"].discriminator is gan_losses.discriminator_loss
+  assert losses["hinge"].discriminator is gan_losses.discriminator_loss_hinge
+  assert set(losses) == {"non_saturating", "minimax", "hinge", "least_squares", "wgan_gp"}
+
+
+def test_hand_computed_gan_losses():
+  # Different batch sizes for real and fake: E_x and E_z are separate means.
+  real = np.array([2.0, -1.0, 0.5], np.float32)
+  fake = np.array([-3.0, 0.7], np.float32)
+  d_real = 1.0 / (1.0 + np.exp(-real.astype(np.float64)))  # D(x) = σ(l)
+  d_fake = 1.0 / (1.0 + np.exp(-fake.astype(np.float64)))
+  expected_d = -np.mean(np.log(d_real)) - np.mean(np.log(1.0 - d_fake))
+  expected_ns = -np.mean(np.log(d_fake))
+  expected_mm = np.mean(np.log(1.0 - d_fake))
+  np.testing.assert_allclose(gan_losses.discriminator_loss(real, fake), expected_d, rtol=1e-5)
+  np.testing.assert_allclose(gan_losses.generator_loss_non_saturating(fake), expected_ns, rtol=1e-5)
+  np.testing.assert_allclose(gan_losses.generator_loss_minimax(fake), expected_mm, rtol=1e-5)
+  # The same numbers written out (computed once by hand from the formulas above).
+  assert expected_d == pytest.approx(1.2139755944767, rel=1e-6)  # float32 inputs
+  assert expected_ns == pytest.approx(1.7258867002296, rel=1e-6)  # float32 inputs
+  assert expected_mm == pytest.approx(-0.5758867002296, rel=1e-6)  # float32 inputs
+
+
+def test_huge_logits_are_finite_and_correct():
+  big = jnp.full((4,), 100.0, jnp.float32)
+  # A confident, correct D: L_D = −log σ(100) − log σ(100) ≈ 2·e^-100 ≈ 0.
+  good = gan_losses.discriminator_loss(big, -big)
+  assert np.isfinite(good) and abs(float(good)) < 1e-6
+  # A confident, wrong D: L_D = −log σ(−100) − log σ(−100) = 100 + 100 (+ ~e^-100).
+  bad = gan_losses.discriminator_loss(-big, big)
+  assert np.isfinite(bad)
+  np.testing.assert_allclose(bad, 200.0, rtol=1e-6)
+  # Non-saturating at l = −100: −log σ(−100) = 100; minimax at l = +100: log σ(−100) = −100.
+  np.testing.assert_allclose(gan_losses.generator_loss_non_saturating(-big), 100.0,
+                             rtol=1e-6)
+  np.testing.assert_allclose(gan_losses.generator_loss_minimax(big), -100.0, rtol=1e-6)
+  # Gradients stay finite and have the right size: d/dl (−log σ(−l)) = σ(l) → 1 at l = 100.
+  grad = jax.grad(lambda f: gan_losses.discriminator_loss(-big, f))(big)
+  assert np.all(np.isfinite(grad))
+  np.testing.assert_allclose(grad, np.full(4, 1.0 / 4), rtol=1e-6)
+
+
+def _x64_inputs(seed, *shapes):
+  rng = np.random.default_rng(seed)
+  return [jnp.asarray(rng.normal(size=s), jnp.float64) for s in shapes]
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_gan_loss_gradients(x64, order):
+  real, fake = _x64_inputs(4, (5,), (6,))
+  assert real.dtype == jnp.float64
+  modes = ("fwd", "rev")
+  check_grads(jax.jit(gan_losses.discriminator_loss), (real, fake), order=order, modes=modes)
+  check_grads(jax.jit(gan_losses.generator_loss_non_saturating), (fake,), order=order,
+              modes=modes)
+  check_grads(jax.jit(gan_losses.generator_loss_minimax), (fake,), order=order, modes=modes)
