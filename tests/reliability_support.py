@@ -1,7 +1,7 @@
-"""Shared pieces of the reliability tests (test_resume.py, test_failures.py): tiny runs of
-`python train.py` as subprocesses, uninterrupted reference runs (made once per session; they
-keep every checkpoint, so what a kill leaves is compared with the reference's checkpoint of the
-same step), checksums and bit-for-bit comparisons.
+"""Shared pieces of the reliability tests (test_e2e_resume.py, test_e2e_failures.py, ...): tiny
+runs of `python train.py` as subprocesses, uninterrupted reference runs (made once per session;
+they keep every checkpoint, so what a kill leaves is compared with the reference's checkpoint of
+the same step), checksums and bit-for-bit comparisons.
 
 Every child pays JAX start-up and XLA compilation, so all children share a persistent
 compilation cache (a session temporary folder; it changes no numbers).
@@ -58,10 +58,10 @@ RUNS = {  # name → flags of the run killed / interrupted and of its uninterrup
     "conv_vae": TINY_CONV_VAE + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=1"],
     # 7 does not divide 20 (nor log_every 10): dispatches of 7, 3, 7, 3, ...
     "gan_k7": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7"],
-    # gan_k7 with batches streamed by Grain (issue 8): the same batches, so the same states.
+    # gan_k7 with batches streamed by Grain: the same batches, so the same states.
     "gan_stream": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7",
                                              "--config.data_on_device=False"],
-    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G (issue 7).
+    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G.
     "dcgan": TINY_DCGAN + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=5"],
     "wgan_gp_ema": TINY_WGAN_GP + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=4",
                                                           "--config.ema_decay=0.9"],

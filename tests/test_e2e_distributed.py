@@ -1,4 +1,4 @@
-"""Several processes through jax.distributed (issue 8, acceptances 2 and 5), on one machine.
+"""Several processes through jax.distributed, on one machine.
 
 Two `python train.py` processes × 2 CPU devices each talk over 127.0.0.1 (a free port, gloo
 collectives). Each holds only its data shard (data_shards = 2, one per process), so their
@@ -96,7 +96,7 @@ def test_two_processes_equal_one_process_with_four_devices(env, tmp_path):
 
 
 def test_two_processes_streaming_equal_one_device_resident_process(env, tmp_path):
-  """data_on_device=False (issue 8): each process streams only its shard's rows with Grain and
+  """data_on_device=False: each process streams only its shard's rows with Grain and
   saves its own iterator state; resumed, the pair ends where the device-resident run ends."""
   reference = tmp_path / "one_process"
   result = train(ARGS + ["--config.num_steps=8", "--workdir", str(reference)], _devices(env, 4))

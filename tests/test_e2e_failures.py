@@ -1,4 +1,4 @@
-"""Runs that never lose work (SPEC §4), part 2: failures, through `python train.py`.
+"""Runs that never lose work, part 2: failures, through `python train.py`.
 
 * A NaN/Inf loss: exit 3, one line naming the step and the metric, the last good checkpoint
   kept (and finite).

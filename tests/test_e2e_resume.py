@@ -1,4 +1,4 @@
-"""Runs that never lose work (SPEC §4), part 1: interruptions, through `python train.py`.
+"""Runs that never lose work, part 1: interruptions, through `python train.py`.
 
 * kill -9 at a random moment (and right after a checkpoint, and in the middle of a save), then
   the same command again: the final state equals an uninterrupted run's bit for bit.
@@ -157,7 +157,7 @@ def test_sigint_during_start_up_is_clean(env, tmp_path):
 
 
 def test_streamed_reference_is_the_device_resident_reference(references):
-  """Issue 8: the run with batches streamed by Grain (data_on_device=False) and the same run with
+  """The run with batches streamed by Grain (data_on_device=False) and the same run with
   the set on the device end bit for bit alike; each streamed checkpoint holds Grain's iterator
   state at its step."""
   assert_bit_identical(references["gan_stream"].final, references["gan_k7"].final,

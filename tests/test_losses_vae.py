@@ -112,7 +112,7 @@ def test_vae_loss_beta_weighting():
     np.testing.assert_allclose(parts["neg_elbo"], np.mean(recon + kl), rtol=1e-5)
     elbos.append(float(parts["neg_elbo"]))
   assert elbos[0] == elbos[1] == elbos[2]  # β weights the loss only, never the ELBO.
-  # The sign: larger KL with β > 0 must raise the loss (seed defect 2 wrote L_recon − β·KL).
+  # The sign: larger KL with β > 0 must raise the loss (the seed code wrote L_recon − β·KL).
   loss1, _ = vae_losses.vae_loss(logits, images, mean, logvar, 1.0, "bernoulli", 0.1)
   loss4, _ = vae_losses.vae_loss(logits, images, mean, logvar, 4.0, "bernoulli", 0.1)
   assert float(loss4) > float(loss1)

@@ -1,5 +1,6 @@
-"""The seed MLPs (SPEC §2): exact layer shapes and sizes, activations, output ranges, dropout,
-and the VAE's reparameterised sample — checked against numpy forward passes and hand counts."""
+"""The seed MLPs (models/mlp.py as configs/gan_seed.py, gan.py and vae.py build them): exact layer
+shapes and sizes, activations, output ranges, dropout — checked against numpy forward passes and
+hand counts."""
 
 import flax.linen as nn
 import jax
@@ -225,8 +226,3 @@ def test_dropout_rate_is_point_three():
   kept = h_out != 0
   assert abs(1.0 - kept.mean() - 0.3) < 0.03
   np.testing.assert_allclose(h_out[kept], h_in[kept] / 0.7, rtol=1e-5)  # Inverted dropout.
-
-
-# ----------------------------------------------------------------------------- VAE sampling
-
-

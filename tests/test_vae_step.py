@@ -146,8 +146,8 @@ def seed_vae():
 
 
 def test_vae_decoder_sees_reparameterised_sample(seed_vae):
-  """The family's loss decodes z = μ + σ·ε (not μ, seed defect 3) with ε ~ N(0, I) from its key,
-  and the encoder matches a numpy forward pass."""
+  """The family's loss decodes z = μ + σ·ε (not μ, as the seed code did) with ε ~ N(0, I) from
+  its key, and the encoder matches a numpy forward pass."""
   family, state = seed_vae
   images = jax.random.uniform(jax.random.PRNGKey(9), (64, 28, 28, 1))
   captured = {}
@@ -166,7 +166,7 @@ def test_vae_decoder_sees_reparameterised_sample(seed_vae):
   z = np.asarray(captured["z"], np.float64)
   mean_np, logvar_np = np.asarray(mean, np.float64), np.asarray(logvar, np.float64)
   assert z.shape == mean.shape == logvar.shape == (64, 32)
-  assert not np.allclose(z, mean_np)  # Seed defect 3: the decoder must not see μ.
+  assert not np.allclose(z, mean_np)  # The decoder must not see μ.
   eps = (z - mean_np) / np.exp(0.5 * logvar_np)  # z = μ + σ·ε ⇒ ε ~ N(0, I).
   assert abs(eps.mean()) < 0.1 and abs(eps.std() - 1.0) < 0.1
   # The loss's reconstruction term is that of the decoder applied to that z.

@@ -1,4 +1,4 @@
-"""One run per work directory (SPEC §4): the lock, in-process and through `python train.py`.
+"""One run per work directory: the lock, in-process and through `python train.py`.
 
 * A held lock refuses a second holder in one line naming pid, host and start time, and the
   refused run changes no file of the holder's work directory (checksums and mtimes).
