@@ -12,6 +12,7 @@ the seed and every kill time are printed (`pytest -s`) and repeated in failure m
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 
 from genimg_jax.generate import load_run
+from genimg_jax.train import workdir_lock
 from tests.conftest import REPO_ROOT, subprocess_env
 
 TIMEOUT_S = 300
@@ -197,6 +199,27 @@ def assert_one_line_error(result: Result) -> str:
 def nonfinite_leaves(leaves) -> list[str]:
   """Paths of floating-point leaves holding a NaN or Inf."""
   return [p for p, x in leaves if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all()]
+
+
+# --------------------------------------------------------------------------- the lock
+
+
+HOLD_SCRIPT = ("import sys, time; from genimg_jax.train.workdir_lock import WorkdirLock; "
+               "WorkdirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)")
+
+
+def lock_record(workdir) -> dict:
+  with open(os.path.join(workdir, workdir_lock.LOCK_FILE)) as f:
+    text = f.read()
+  return json.loads(text) if text else {}
+
+
+def holder_process(workdir) -> subprocess.Popen:
+  """A separate process holding the lock on `workdir` (flock is per process / open file)."""
+  proc = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(workdir)], cwd=REPO_ROOT,
+                          env=subprocess_env(), stdout=subprocess.PIPE, text=True)
+  assert proc.stdout.readline().strip() == "held"
+  return proc
 
 
 # --------------------------------------------------------------------------- fixtures
