@@ -22,6 +22,8 @@ import pytest
 
 from tests.reliability_support import Child, checkpoint_steps, state_leaves, train
 
+pytestmark = pytest.mark.slow
+
 TIMEOUT_S = 600  # Per child; generous: two JAX start-ups and compiles on a loaded machine.
 ARGS = ["--model", "gan", "--config.generator_hidden=(32,16)",
         "--config.discriminator_hidden=(32,16)", "--config.latent_dim=8",

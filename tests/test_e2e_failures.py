@@ -34,6 +34,8 @@ from tests.reliability_support import (  # Fixtures env, references: conftest.
     train,
     tree_checksum)
 
+pytestmark = pytest.mark.slow
+
 
 NAN_RE = re.compile(r"(\w+) became (nan|inf|-inf) at step (\d+)")
 

@@ -10,6 +10,8 @@ from PIL import Image
 from genimg_jax import generate
 from tests.conftest import run_python
 
+pytestmark = pytest.mark.slow
+
 
 def _generate(workdir, out, *extra):
   return run_python(["-m", "genimg_jax.generate", "--workdir", workdir, "--num", "10",

@@ -32,6 +32,8 @@ from tests.reliability_support import (  # Fixtures env, references: conftest.
     state_leaves,
     train)
 
+pytestmark = pytest.mark.slow
+
 
 def _kill_moment(moment, rng, workdir, ref: Reference, child: Child) -> str:
   """Waits for the moment to SIGKILL `child`; returns what was chosen (for the report)."""

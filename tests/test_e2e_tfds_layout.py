@@ -14,6 +14,8 @@ from conftest import TINY_RUN, run_python
 from genimg_jax.data import idx, prepare_builders
 from test_tfds_data import run_guarded, run_prepare_cli, write_idx
 
+pytestmark = pytest.mark.slow
+
 # Label names of TFDS's cifar10 (written from batches.meta.txt by its builder).
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck")
