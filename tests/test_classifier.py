@@ -42,5 +42,3 @@ def test_unlabelled_data_cannot_train_the_classifier(tmp_path):
   with pytest.raises(UserError, match="no class labels"):
     classifier_lib.get_classifier("toy", str(tmp_path), settings=SETTINGS,
                                   data=(tr_i, tr_l, te_i, te_l, 0))
-
-

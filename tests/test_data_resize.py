@@ -82,5 +82,3 @@ def test_embedded_set_resizes_and_keeps_labels():
 def test_bad_image_size_is_a_user_error(bad):
   with pytest.raises(UserError, match="image_size must be a non-negative integer"):
     load_dataset(embedded.NAME, "test", image_size=bad)
-
-

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 
-
 from tests.reliability_support import (  # Fixtures env, references: conftest.
     KEEP_ALL,
     NUM_STEPS,

@@ -16,7 +16,6 @@ import time
 import pytest
 
 
-
 from tests.reliability_support import (  # Fixtures env, references: conftest.
     CHECKPOINT_EVERY,
     Child,

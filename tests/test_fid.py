@@ -43,5 +43,3 @@ def test_matrix_square_root_agrees_with_scipy():
   # Non-commuting covariances: tr (Σ₁Σ₂)^{1/2} as scipy's general sqrtm gives it.
   expected = np.trace(scipy_linalg.sqrtm(s1 @ s2)).real
   assert fid_lib.trace_sqrt_product(s1, s2) == pytest.approx(expected, rel=1e-8)
-
-

@@ -76,12 +76,6 @@ def test_interpolation_draws_alpha_per_example():
   assert 0.3 < alphas.mean() < 0.7  # U(0, 1).
 
 
-
-
-
-
-
-
 def test_zero_logits_closed_forms():
   zeros = jnp.zeros((5,), jnp.float32)
   # D(x) = D(G(z)) = 1/2: L_D = −log ½ − log ½ = 2 ln 2.

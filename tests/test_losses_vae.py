@@ -20,7 +20,6 @@ def _np_sigmoid(l):
   return 1.0 / (1.0 + np.exp(-np.asarray(l, np.float64)))
 
 
-
 def test_kl_zero_at_prior():
   mean = jnp.zeros((3, 7))
   logvar = jnp.zeros((3, 7))

@@ -67,5 +67,3 @@ def test_same_host_record_without_a_flock_is_taken_over(tmp_path):
 
 
 # --------------------------------------------------------------------------- through train.py
-
-
