@@ -4,6 +4,7 @@ layers with fewer parameters, and the networks take and make the data's image sh
 conditional model refuses a set without labels in one line; an unconditional one does not need
 them. Traced abstractly (jax.eval_shape): the shapes XLA would compute, without compiling."""
 
+import functools
 import math
 
 import jax
@@ -24,11 +25,14 @@ def _image_shape(config):
   return (side, side, 1)
 
 
-def _abstract_state(config):
+@functools.lru_cache(maxsize=None)
+def _abstract_state(model, small):
+  """(config, family, abstract state) of `model` at its real or its SMALL widths."""
+  config = make_tiny_zoo_config(model) if small else load_config(model)
   family = build_family(config, _image_shape(config), 10)
   state = jax.eval_shape(lambda k: family.init_state(k, 64, _image_shape(config)),
                          jax.random.PRNGKey(0))
-  return family, state
+  return config, family, state
 
 
 def _param_shapes(state):
@@ -61,8 +65,8 @@ def test_every_config_names_a_family_and_an_architecture_with_small_widths(model
 @pytest.mark.parametrize("model", zoo_models())
 def test_small_widths_keep_the_layers_with_fewer_parameters(model):
   """SMALL: same layers (parameter paths and ranks) as the real config, fewer channels."""
-  full = _param_shapes(_abstract_state(load_config(model))[1])
-  small = _param_shapes(_abstract_state(make_tiny_zoo_config(model))[1])
+  full = _param_shapes(_abstract_state(model, small=False)[2])
+  small = _param_shapes(_abstract_state(model, small=True)[2])
   assert sorted(small) == sorted(full)
   assert all(len(small[p]) == len(full[p]) for p in full)
   assert sum(math.prod(s) for s in small.values()) < sum(math.prod(s) for s in full.values()) / 4
@@ -70,8 +74,7 @@ def test_small_widths_keep_the_layers_with_fewer_parameters(model):
 
 @pytest.mark.parametrize("model", zoo_models())
 def test_every_model_takes_and_makes_the_datas_image_shape(model):
-  config = make_tiny_zoo_config(model)
-  family, state = _abstract_state(config)
+  config, family, state = _abstract_state(model, small=True)
   shape = _image_shape(config)
   n = getattr(family, "batches_per_step", 1)
   lead = (n, config.batch_size) if n > 1 else (config.batch_size,)

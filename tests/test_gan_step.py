@@ -39,6 +39,7 @@ def _adam_counts(opt_state) -> list[int]:
           if has_count(node)]
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_change_in_the_update_not_when_sampling():
   config = tiny_config("dcgan")
   family, state = _family_and_state(config)
@@ -57,8 +58,16 @@ def test_batchnorm_statistics_change_in_the_update_not_when_sampling():
   assert np.any(np.asarray(jax.jit(family.generate)(new_state, latents)) != np.asarray(first))
 
 
-def test_n_critic_five_d_steps_one_g_step_each_on_its_own_batch():
-  config = tiny_config("wgan_gp")
+# The conv configs compile slowly on CPU; the MLP with the same settings checks the same rule.
+WGAN_GP_MLP = dict(loss="wgan_gp", gp_weight=10.0, n_critic=5)
+
+
+@pytest.mark.parametrize("model,overrides", [
+    pytest.param("wgan_gp", {}, marks=pytest.mark.slow, id="wgan_gp"),
+    pytest.param("gan", WGAN_GP_MLP, id="mlp"),
+])
+def test_n_critic_five_d_steps_one_g_step_each_on_its_own_batch(model, overrides):
+  config = tiny_config(model, **overrides)
   assert config.n_critic == 5
   family, state = _family_and_state(config)
   new_state, metrics = jax.jit(family.train_step)(state, _batch(config, family),
@@ -68,9 +77,10 @@ def test_n_critic_five_d_steps_one_g_step_each_on_its_own_batch():
   assert float(metrics["gradient_penalty"]) > 0
 
 
-def test_ema_equals_its_closed_form_over_training_steps():
+@pytest.mark.parametrize("model", [pytest.param("dcgan", marks=pytest.mark.slow), "gan"])
+def test_ema_equals_its_closed_form_over_training_steps(model):
   decay = 0.8
-  config = tiny_config("dcgan", ema_decay=decay)
+  config = tiny_config(model, ema_decay=decay)
   family, state = _family_and_state(config)
   step = jax.jit(family.train_step)
   ema0 = jax.device_get(state.g_ema)
@@ -94,7 +104,7 @@ def test_ema_equals_its_closed_form_over_training_steps():
 
 
 def test_conditional_grid_has_one_row_per_class():
-  family, _ = _family_and_state(tiny_config("cgan"))
+  family = build_family(tiny_config("cgan"), (28, 28, 1), 10)
   latents, cols = family.grid_latents(jax.random.PRNGKey(0), 64)
   assert cols == 6
   np.testing.assert_array_equal(np.asarray(latents["label"]).reshape(10, 6),

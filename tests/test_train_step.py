@@ -220,12 +220,14 @@ def determinism_runs(request, mnist_subset):
   }
 
 
+@pytest.mark.slow
 def test_same_seed_bit_identical(determinism_runs):
   a, b = determinism_runs["scan"][0], determinism_runs["scan_again"][0]
   assert int(a.step) == 10
   _assert_trees_equal(a, b)
 
 
+@pytest.mark.slow
 def test_other_seed_differs(determinism_runs):
   name = determinism_runs["params"]
   a, c = determinism_runs["scan"][0], determinism_runs["other_seed"][0]
@@ -233,6 +235,7 @@ def test_other_seed_differs(determinism_runs):
   assert not np.array_equal(a.data_order, c.data_order)  # Batches are seeded too.
 
 
+@pytest.mark.slow
 def test_k_steps_in_one_dispatch_equal_k_single_dispatches(determinism_runs):
   scanned, scanned_metrics = determinism_runs["scan"]
   single, single_metrics = determinism_runs["single"]
