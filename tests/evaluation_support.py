@@ -1,6 +1,9 @@
-"""Toy data of the evaluation tests (test_classifier.py, test_samples.py): two easy classes, and
-a cache folder holding the default classifier trained on them once per session."""
+"""Toy data of the evaluation tests (test_classifier.py, test_samples.py, ...): two easy classes,
+a cache folder holding the default classifier trained on them once per session, and a toy
+conditional generator of that data."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -31,3 +34,20 @@ def toy_cache(tmp_path_factory):
   cache = str(tmp_path_factory.mktemp("toy_cache"))
   classifier_lib.get_classifier("toy", cache, settings=SETTINGS, data=toy_splits())
   return cache
+
+
+class ToyFamily:
+  """A conditional 'generator' whose image is its label's half lit (the toy classifier's data)."""
+
+  latent_dim = 3
+
+  def sample_latents(self, key, num):
+    z_key, y_key = jax.random.split(key)
+    return {"z": jax.random.normal(z_key, (num, 3)),
+            "label": jax.random.randint(y_key, (num,), 0, 2)}
+
+  def generate(self, state, latents):
+    """Half `label` lit (state = 0) or the other half (state = 1), float [N, 12, 12, 1]."""
+    lit = (jnp.arange(12)[None, :] // 6) == (latents["label"][:, None] + state) % 2  # [N, 12]
+    img = jnp.broadcast_to(lit[:, None, :, None], (lit.shape[0], 12, 12, 1)).astype(jnp.float32)
+    return 0.1 + 0.7 * img + 0.01 * latents["z"][:, :1, None, None]

@@ -2,33 +2,15 @@
 wrong labels."""
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from genimg_jax.evaluation import interpolation
 from genimg_jax.evaluation import samples as samples_lib
-from tests.evaluation_support import toy_splits
-
-
-class _ToyFamily:
-  """A conditional 'generator' whose image is its label's half lit (the toy classifier's data)."""
-
-  latent_dim = 3
-
-  def sample_latents(self, key, num):
-    z_key, y_key = jax.random.split(key)
-    return {"z": jax.random.normal(z_key, (num, 3)),
-            "label": jax.random.randint(y_key, (num,), 0, 2)}
-
-  def generate(self, state, latents):
-    """Half `label` lit (state = 0) or the other half (state = 1), float [N, 12, 12, 1]."""
-    lit = (jnp.arange(12)[None, :] // 6) == (latents["label"][:, None] + state) % 2  # [N, 12]
-    img = jnp.broadcast_to(lit[:, None, :, None], (lit.shape[0], 12, 12, 1)).astype(jnp.float32)
-    return 0.1 + 0.7 * img + 0.01 * latents["z"][:, :1, None, None]
+from tests.evaluation_support import ToyFamily, toy_splits
 
 
 def test_conditional_samples_are_scored_by_class(toy_cache):
-  family = _ToyFamily()
+  family = ToyFamily()
   grid = interpolation.interpolation_latents(family, jax.random.PRNGKey(0), rows=3, cols=4)
   assert grid["z"].shape == (12, 3) and list(grid["label"][:4]) == [grid["label"][0]] * 4
   tr_i, tr_l, te_i, te_l, _ = toy_splits()
