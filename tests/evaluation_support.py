@@ -2,6 +2,9 @@
 a cache folder holding the default classifier trained on them once per session, and a toy
 conditional generator of that data."""
 
+import fcntl
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,12 +31,20 @@ def toy_splits():
 
 @pytest.fixture(scope="session")
 def toy_cache(tmp_path_factory):
-  """A cache dir holding the toy data's classifier (trained once per session)."""
+  """A cache dir holding the toy data's classifier, trained once per test session: pytest-xdist
+  workers share it (the first to take the lock trains, the others wait and read it)."""
   from genimg_jax.evaluation import classifier as classifier_lib
 
-  cache = str(tmp_path_factory.mktemp("toy_cache"))
-  classifier_lib.get_classifier("toy", cache, settings=SETTINGS, data=toy_splits())
-  return cache
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # This session's folder, above the workers' own.
+  cache = root / "toy_cache"
+  with open(root / "toy_cache.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (cache / "done").exists():
+      classifier_lib.get_classifier("toy", str(cache), settings=SETTINGS, data=toy_splits())
+      (cache / "done").touch()
+  return str(cache)
 
 
 class ToyFamily:

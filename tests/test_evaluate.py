@@ -21,21 +21,27 @@ IMAGE_SHAPE = (28, 28, 1)
 
 
 @pytest.fixture(scope="module")
-def vae_run(tmp_path_factory):
-  """(run folder with checkpoint 5 of an initialised tiny VAE, family, state, cache folder)."""
-  workdir = str(tmp_path_factory.mktemp("vae_run"))
+def vae_state():
+  """(config, family, initialised state at step 5) of a tiny VAE."""
   config = make_tiny_vae_config(model="vae", eval_classifier_epochs=0.02)
   family = build_family(config, IMAGE_SHAPE)
   state = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE))(jax.random.PRNGKey(0))
-  state = state.replace(step=state.step + 5)
+  return config, family, state.replace(step=state.step + 5)
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory, vae_state):
+  """(run folder with checkpoint 5 of the tiny VAE, family, state, cache folder)."""
+  config, family, state = vae_state
+  workdir = str(tmp_path_factory.mktemp("vae_run"))
   checkpointer = ckpt.Checkpointer(workdir, keep=1)
   checkpointer.save(5, state, run_config.run_info(config, IMAGE_SHAPE, 64))
   checkpointer.close()
   return workdir, family, state, str(tmp_path_factory.mktemp("cache"))
 
 
-def test_iwae_bound_is_above_the_elbo_image_by_image(vae_run):
-  _, family, state, _ = vae_run
+def test_iwae_bound_is_above_the_elbo_image_by_image(vae_state):
+  _, family, state = vae_state
   test = load_dataset("mnist_embedded", "test")
   small = type(test)(**{**test.__dict__, "images": test.images[:12], "labels": test.labels[:12]})
   report = evaluate.iwae(family, state, small, jax.random.PRNGKey(1), num_samples=6, batch=5,

@@ -387,6 +387,7 @@ def test_train_py_trains_on_prepared_sets(prepared, tmp_path):
   assert "test_neg_elbo" in vae.stdout, vae.stdout
 
 
+@pytest.mark.slow
 def test_vae_on_a_set_without_test_split_fails_before_training(prepared, tmp_path):
   """The VAE evaluates on the test split: its absence is one line at start-up, not mid-run."""
   from conftest import run_python

@@ -246,6 +246,7 @@ def test_k_steps_in_one_dispatch_equal_k_single_dispatches(determinism_runs):
                                   np.concatenate([m[name] for m in single_metrics]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make_config", [make_tiny_gan_config, make_tiny_vae_config],
                          ids=["gan", "vae"])
 def test_one_trace_per_dispatch_length(make_config, mnist_subset):
@@ -278,6 +279,7 @@ def test_one_trace_per_dispatch_length(make_config, mnist_subset):
 # ----------------------------------------------------------------------------- learning
 
 
+@pytest.mark.slow
 def test_vae_overfits_one_batch(mnist_subset):
   config = make_tiny_vae_config(encoder_hidden=(128,), decoder_hidden=(128,), latent_dim=8)
   one_batch = {k: v[:8] for k, v in mnist_subset.items()}  # N = batch: every step, same 8.
@@ -290,6 +292,7 @@ def test_vae_overfits_one_batch(mnist_subset):
   assert end < 0.5 * start, (start, end)
 
 
+@pytest.mark.slow
 def test_gan_losses_start_near_chance(mnist_subset):
   """At initialisation D(x) ≈ D(G(z)) ≈ ½, so L_D ≈ 2 ln 2 and L_G ≈ ln 2."""
   config = make_tiny_gan_config()

@@ -27,7 +27,7 @@ from genimg_jax.losses import vae as vae_losses
 from genimg_jax.models import mlp
 from genimg_jax.train import compiled
 from genimg_jax.train.families import build_family
-from tests.conftest import make_tiny_conv_vae_config, make_tiny_vae_config
+from tests.conftest import make_tiny_conv_vae_config, make_tiny_vae_config, make_tiny_zoo_config
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -201,9 +201,9 @@ def test_vae_sample_key_changes_loss_not_encoding(seed_vae):
 # ----------------------------------------------------------------------------- labels
 
 
-@pytest.mark.parametrize("name", ["cvae", "conv_cvae"])
+@pytest.mark.parametrize("name", ["cvae", pytest.param("conv_cvae", marks=pytest.mark.slow)])
 def test_labels_change_the_networks_outputs(name):
-  config = (_config("cvae") if name == "cvae"
+  config = (make_tiny_zoo_config("cvae") if name == "cvae"
             else make_tiny_conv_vae_config(conditional=True, model=name))
   family = build_family(config, IMAGE_SHAPE, num_classes=10)
   assert family.num_classes == 10
@@ -221,21 +221,23 @@ def test_labels_change_the_networks_outputs(name):
 
 
 def test_unconditional_ignores_labels_and_conditional_grid_has_one_row_per_class():
-  family = build_family(_config("vae"), IMAGE_SHAPE, num_classes=10)
+  config = make_tiny_zoo_config("vae")
+  family = build_family(config, IMAGE_SHAPE, num_classes=10)
   assert family.num_classes == 0
   state = _init(family)
   images = jnp.full((3, *IMAGE_SHAPE), 77, jnp.uint8)
   np.testing.assert_array_equal(family.reconstruct(state, images, jnp.array([1, 2, 3])),
                                 family.reconstruct(state, images, None))
   latents, cols = family.grid_latents(jax.random.PRNGKey(0), 64)
-  assert cols is None and latents.shape == (64, 32)
-  cvae = build_family(_config("cvae"), IMAGE_SHAPE, num_classes=10)
+  latent_dim = config.latent_dim
+  assert cols is None and latents.shape == (64, latent_dim)
+  cvae = build_family(make_tiny_zoo_config("cvae"), IMAGE_SHAPE, num_classes=10)
   latents, cols = cvae.grid_latents(jax.random.PRNGKey(0), 64)
-  assert cols == 6 and latents["z"].shape == (60, 32)
+  assert cols == 6 and latents["z"].shape == (60, latent_dim)
   np.testing.assert_array_equal(latents["label"], np.repeat(np.arange(10), 6))
   assert cvae.generate(_init(cvae), latents).shape == (60, *IMAGE_SHAPE)
   drawn = cvae.sample_latents(jax.random.PRNGKey(1), 500)
-  assert drawn["z"].shape == (500, 32) and set(np.asarray(drawn["label"])) == set(range(10))
+  assert drawn["z"].shape == (500, latent_dim) and set(np.asarray(drawn["label"])) == set(range(10))
 
 
 # ----------------------------------------------------------------------------- one-line errors
