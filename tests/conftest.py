@@ -45,23 +45,36 @@ def make_tiny_conv_vae_config(**overrides):
   return config
 
 
-TINY_WIDTHS = {  # Narrow versions of each architecture (same layers, fewer channels).
-    "mlp": dict(generator_hidden=(32, 16), discriminator_hidden=(32, 16), latent_dim=8),
-    "dcgan": dict(generator_base_channels=16, discriminator_channels=(8, 16), latent_dim=8,
-                  label_embed_dim=4),
-    "standard_cnn": dict(generator_width=4, discriminator_width=4, latent_dim=8,
-                         label_embed_dim=4),
-}
+def zoo_models(family: str = "") -> list[str]:
+  """Model names (the files of configs/, as `--model` takes them) of `family`, or all.
+
+  Read from configs/ itself: a new configs/NAME.py joins every zoo test without a test edit.
+  """
+  from genimg_jax import config_cli  # Needs the repository root on sys.path.
+
+  names = config_cli.available_models()
+  return [n for n in names if not family or config_cli.load_config(n).family == family]
 
 
 def make_tiny_zoo_config(model: str, **overrides):
-  """configs/<model>.py narrowed, with the TINY_RUN schedule (plus `overrides`)."""
-  from genimg_jax import config_cli  # Needs the repository root on sys.path.
+  """configs/<model>.py narrowed to its architecture's SMALL widths (the keys the config has),
+  with the TINY_RUN schedule (plus `overrides`)."""
+  from genimg_jax import config_cli, models  # Needs the repository root on sys.path.
 
   config = config_cli.load_config(model)
-  config.update(dict(TINY_RUN, **TINY_WIDTHS[config.architecture]))
+  small = models.load(config.architecture).SMALL
+  config.update(dict(TINY_RUN, **{k: v for k, v in small.items() if k in config}))
   config.update(overrides)
   return config
+
+
+@pytest.fixture
+def x64():
+  """64-bit JAX inside the test only (the setting is restored afterwards)."""
+  import jax  # Imported lazily: JAX is slow to load.
+
+  with jax.enable_x64(True):
+    yield
 
 
 @pytest.fixture
@@ -119,5 +132,6 @@ def trained_conv_vae_run(tmp_path_factory):
   return _train(tmp_path_factory, "trained_conv_vae", make_tiny_conv_vae_config())
 
 
-# Session fixtures of the reliability tests (test_resume.py, test_failures.py): made once.
-pytest_plugins = ["tests.reliability_support"]
+# Session fixtures of the reliability tests (test_e2e_resume.py, test_e2e_failures.py, ...) and
+# of the evaluation tests: made once per worker.
+pytest_plugins = ["tests.reliability_support", "tests.evaluation_support"]

@@ -1,7 +1,7 @@
-"""Shared pieces of the reliability tests (test_resume.py, test_failures.py): tiny runs of
-`python train.py` as subprocesses, uninterrupted reference runs (made once per session; they
-keep every checkpoint, so what a kill leaves is compared with the reference's checkpoint of the
-same step), checksums and bit-for-bit comparisons.
+"""Shared pieces of the reliability tests (test_e2e_resume.py, test_e2e_failures.py, ...): tiny
+runs of `python train.py` as subprocesses, uninterrupted reference runs (made once per session;
+they keep every checkpoint, so what a kill leaves is compared with the reference's checkpoint of
+the same step), checksums and bit-for-bit comparisons.
 
 Every child pays JAX start-up and XLA compilation, so all children share a persistent
 compilation cache (a session temporary folder; it changes no numbers).
@@ -12,6 +12,7 @@ the seed and every kill time are printed (`pytest -s`) and repeated in failure m
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 
 from genimg_jax.generate import load_run
+from genimg_jax.train import workdir_lock
 from tests.conftest import REPO_ROOT, subprocess_env
 
 TIMEOUT_S = 300
@@ -58,10 +60,10 @@ RUNS = {  # name → flags of the run killed / interrupted and of its uninterrup
     "conv_vae": TINY_CONV_VAE + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=1"],
     # 7 does not divide 20 (nor log_every 10): dispatches of 7, 3, 7, 3, ...
     "gan_k7": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7"],
-    # gan_k7 with batches streamed by Grain (docs/data.md): the same batches, so the same states.
+    # gan_k7 with batches streamed by Grain: the same batches, so the same states.
     "gan_stream": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7",
                                              "--config.data_on_device=False"],
-    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G (docs/models.md).
+    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G.
     "dcgan": TINY_DCGAN + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=5"],
     "wgan_gp_ema": TINY_WGAN_GP + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=4",
                                                           "--config.ema_decay=0.9"],
@@ -199,6 +201,27 @@ def nonfinite_leaves(leaves) -> list[str]:
   return [p for p, x in leaves if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all()]
 
 
+# --------------------------------------------------------------------------- the lock
+
+
+HOLD_SCRIPT = ("import sys, time; from genimg_jax.train.workdir_lock import WorkdirLock; "
+               "WorkdirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)")
+
+
+def lock_record(workdir) -> dict:
+  with open(os.path.join(workdir, workdir_lock.LOCK_FILE)) as f:
+    text = f.read()
+  return json.loads(text) if text else {}
+
+
+def holder_process(workdir) -> subprocess.Popen:
+  """A separate process holding the lock on `workdir` (flock is per process / open file)."""
+  proc = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(workdir)], cwd=REPO_ROOT,
+                          env=subprocess_env(), stdout=subprocess.PIPE, text=True)
+  assert proc.stdout.readline().strip() == "held"
+  return proc
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -257,5 +280,3 @@ def copy_run(workdir, tmp_path, name="run") -> str:
 
 
 # --------------------------------------------------------------------------- kill -9
-
-

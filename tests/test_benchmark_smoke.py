@@ -205,6 +205,7 @@ def test_accelerator_sh_installs_the_missing_packages_from_wheels(tmp_path):
   assert "| vae | 1 | jit | bfloat16 | 64 |" in (out / "train_step_gpu.md").read_text()
 
 
+@pytest.mark.slow
 def test_feature_space_benchmark_times_both_conv_forms(tmp_path, monkeypatch):
   """benchmarks/feature_spaces.py: rows for the classifier and both Inception conv forms (a
   tiny stand-in network, so no weights are needed), the ratio column, and `conv` restored."""

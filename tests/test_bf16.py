@@ -38,6 +38,7 @@ def _float_dtypes(tree) -> set[str]:
           if jnp.issubdtype(x.dtype, jnp.floating)}
 
 
+@pytest.mark.slow
 def test_bf16_keeps_params_optimiser_state_and_losses_float32():
   config = _bf16("gan_seed")
   family = build_family(config, (28, 28, 1))
@@ -55,6 +56,7 @@ def test_bf16_keeps_params_optimiser_state_and_losses_float32():
   assert gan_seed_config.get_config().compute_dtype == "float32"  # bf16 stays opt-in.
 
 
+@pytest.mark.slow
 def test_bf16_convolutions_with_float32_batch_norm_statistics():
   config = _bf16("dcgan", **BF16_RUNS["dcgan"])
   family = build_family(config, (28, 28, 1))

@@ -2,12 +2,14 @@
 one scan ⇒ K single-step dispatches, another seed ⇒ other parameters and batches, one trace
 per dispatch length."""
 
-import types
-
 import chex
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
+import types
+
 
 from genimg_jax import sharding
 from genimg_jax.data import placement
@@ -17,6 +19,7 @@ from tests.conftest import (make_tiny_conv_vae_config, make_tiny_gan_config,
                             make_tiny_vae_config, make_tiny_zoo_config)
 from tests.step_support import assert_trees_differ, assert_trees_equal, run, setup
 from tests.step_support import mnist_subset  # noqa: F401  (a fixture)
+
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -31,7 +34,6 @@ DETERMINISM_CASES = {  # name → (config maker, pad the 28×28 digits to 32×32
 
 
 # ----------------------------------------------------------------------------- one GAN step
-
 
 
 @pytest.fixture(scope="module", params=list(DETERMINISM_CASES))
@@ -61,12 +63,14 @@ def determinism_runs(request, mnist_subset):
   }
 
 
+@pytest.mark.slow
 def test_same_seed_bit_identical(determinism_runs):
   a, b = determinism_runs["scan"][0], determinism_runs["scan_again"][0]
   assert int(a.step) == 10
   assert_trees_equal(a, b)
 
 
+@pytest.mark.slow
 def test_other_seed_differs(determinism_runs):
   name = determinism_runs["params"]
   a, c = determinism_runs["scan"][0], determinism_runs["other_seed"][0]
@@ -74,6 +78,7 @@ def test_other_seed_differs(determinism_runs):
   assert not np.array_equal(a.data_order, c.data_order)  # Batches are seeded too.
 
 
+@pytest.mark.slow
 def test_k_steps_in_one_dispatch_equal_k_single_dispatches(determinism_runs):
   scanned, scanned_metrics = determinism_runs["scan"]
   single, single_metrics = determinism_runs["single"]
@@ -84,6 +89,7 @@ def test_k_steps_in_one_dispatch_equal_k_single_dispatches(determinism_runs):
                                   np.concatenate([m[name] for m in single_metrics]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make_config", [make_tiny_gan_config, make_tiny_vae_config],
                          ids=["gan", "vae"])
 def test_one_trace_per_dispatch_length(make_config, mnist_subset):
@@ -116,3 +122,30 @@ def test_one_trace_per_dispatch_length(make_config, mnist_subset):
 
 
 # ----------------------------------------------------------------------------- learning
+
+
+def test_engine_draws_n_critic_distinct_real_batches_per_step():
+  """With batches_per_step = 5 and 40 examples at batch 8, one step sees all 40, once each."""
+  labels = np.arange(40, dtype=np.int32)
+  data = {"image": jnp.zeros((40, 2, 2, 1), jnp.uint8), "label": jnp.asarray(labels)}
+
+  class Recorder:
+    batches_per_step = 5
+
+    def train_step(self, state, batch, key):
+      return state.replace(step=state.step + 1), {"label": batch["label"]}
+
+  from genimg_jax.train.vae_step import VAEState  # Any state with step, rng and data_order.
+
+  state = VAEState(step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(0),
+                   data_order=jnp.arange(40, dtype=jnp.int32), params={}, opt_state={})
+  mesh = sharding.make_mesh()
+  recorder = Recorder()
+  config = ml_collections.ConfigDict(dict(batch_size=8, parallel="jit", data_on_device=True))
+  multi = compiled.build(recorder, config, mesh, compiled.layout_for(recorder, config, mesh, 40))
+  _, metrics = multi(state, placement.place_resident(data["image"], data["label"], mesh), 2)
+  seen = np.asarray(metrics["label"])  # [K=2, 5, 8]
+  assert seen.shape == (2, 5, 8)
+  for step in seen:
+    assert sorted(step.ravel().tolist()) == labels.tolist()
+  assert not np.array_equal(seen[0], seen[1])  # A fresh epoch order for the second step.

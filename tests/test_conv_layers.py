@@ -40,6 +40,7 @@ def _assert_trees_close(actual, expected, rtol):
     np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * float(jnp.max(jnp.abs(e))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["conv", "transpose"])
 def test_same_parameters_outputs_and_derivatives_as_flax(kind):
   key = jax.random.PRNGKey(0)

@@ -2,7 +2,6 @@
 
 import time
 
-import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
@@ -83,11 +82,3 @@ def test_embedded_set_resizes_and_keeps_labels():
 def test_bad_image_size_is_a_user_error(bad):
   with pytest.raises(UserError, match="image_size must be a non-negative integer"):
     load_dataset(embedded.NAME, "test", image_size=bad)
-
-
-def test_run_config_rejects_negative_image_size():
-  from genimg_jax.train import run_config
-
-  config = ml_collections.ConfigDict({"image_size": -2})
-  with pytest.raises(UserError, match=r"config\.image_size must be zero or positive, got -2"):
-    run_config.validate(config)

@@ -1,79 +1,75 @@
-"""`python -m genimg_jax.generate`: samples of a run's checkpoint as float32 [N, H, W, C] in [0, 1]
-plus a PNG grid; a missing step or run folder is one line on stderr and a non-zero exit."""
+"""generate.py in-process on a run folder whose checkpoints are written here (two states of known
+parameters): `load_run` restores the step asked for, the latest or refuses in one line, and
+the seeded sampler draws float32 samples in [0, 1] from that state. The CLI:
+test_e2e_generate.py."""
 
-import os
-
+import jax
 import numpy as np
 import pytest
-from PIL import Image
 
+from genimg_jax import checkpoint as ckpt
 from genimg_jax import generate
+from genimg_jax.errors import UserError
 from genimg_jax.evaluation import samples as samples_lib
-from tests.conftest import run_python
+from genimg_jax.train import run_config
+from genimg_jax.train.families import build_family
+from tests.conftest import make_tiny_gan_config
+
+IMAGE_SHAPE = (28, 28, 1)
 
 
-def _generate(workdir, out, *extra):
-  return run_python(["-m", "genimg_jax.generate", "--workdir", workdir, "--num", "10",
-                     "--out", out, *extra])
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+  """A tiny GAN's folder with checkpoints 6 and 12 of two differently seeded states."""
+  workdir = str(tmp_path_factory.mktemp("run"))
+  config = make_tiny_gan_config(model="gan")
+  family = build_family(config, IMAGE_SHAPE)
+  init = jax.jit(lambda key: family.init_state(key, 64, IMAGE_SHAPE))
+  states = {6: init(jax.random.PRNGKey(6)), 12: init(jax.random.PRNGKey(12))}
+  checkpointer = ckpt.Checkpointer(workdir, keep=3)
+  for step, state in states.items():
+    checkpointer.save(step, state.replace(step=state.step + step),
+                      run_config.run_info(config, IMAGE_SHAPE, 64))
+  checkpointer.close()
+  return workdir, family, states
 
 
-def _assert_one_line_error(result):
-  assert result.returncode != 0
-  assert "Traceback" not in result.stdout + result.stderr
-  lines = result.stderr.strip("\n").split("\n")
-  assert len(lines) == 1 and lines[0].strip(), result.stderr
-  return lines[0]
+def test_load_run_restores_the_step_asked_for_or_the_latest(run_folder):
+  workdir, _, states = run_folder
+  for asked, expected in ((6, 6), (12, 12), (None, 12)):
+    _, state, step = generate.load_run(workdir, asked)
+    assert step == expected and int(state.step) == expected
+    for got, want in zip(jax.tree_util.tree_leaves(state.g_params),
+                         jax.tree_util.tree_leaves(states[expected].g_params)):
+      np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
-@pytest.mark.parametrize("family", ["gan", "vae"])
-def test_generate_writes_npy_and_png(family, trained_gan_run, trained_vae_run, tmp_path):
-  run = {"gan": trained_gan_run, "vae": trained_vae_run}[family]
-  out = str(tmp_path / "samples.npy")
-  result = _generate(run["workdir"], out)
-  assert result.returncode == 0, result.stderr
-  samples = np.load(out)
-  assert samples.dtype == np.float32
-  assert samples.shape == (10, 28, 28, 1)
-  assert samples.min() >= 0.0 and samples.max() <= 1.0
-  assert np.all(np.isfinite(samples))
+def test_generate_draws_samples_in_the_unit_range_from_that_state(run_folder):
+  workdir, family, states = run_folder
+  loaded, state, _ = generate.load_run(workdir, 6)
+  draw = lambda state, seed: samples_lib.draw_seeded(loaded, state, 10, seed, batch_size=4)[0]
+  samples = draw(state, 0)  # 3 batches of 4, cut to 10.
+  assert samples.shape == (10, 28, 28, 1) and samples.dtype == np.float32
+  assert samples.min() >= 0.0 and samples.max() <= 1.0 and np.all(np.isfinite(samples))
   assert not np.allclose(samples[0], samples[1])  # Different latents, different images.
-  png = str(tmp_path / "samples.png")
-  with Image.open(png) as image:
-    assert image.format == "PNG" and min(image.size) >= 3 * 28  # 10 samples: 4 × 3 tiles.
-  # Reading a run must not prune its checkpoints.
-  assert sorted(os.listdir(os.path.join(run["workdir"], "checkpoints"))) == ["12", "6"]
+  # Sample i, drawn independently: its own latent from fold_in(seed's key, i).
+  key = jax.random.fold_in(jax.random.PRNGKey(0), samples_lib.SAMPLES_STREAM)
+  for i in (0, 5, 9):
+    latent = family.sample_latents(jax.random.fold_in(key, i), 1)
+    np.testing.assert_allclose(samples[i], family.generate(states[6], latent)[0], atol=1e-6)
+  assert not np.allclose(samples, draw(state, 1))  # Another seed.
+  _, latest, _ = generate.load_run(workdir)
+  assert not np.allclose(samples, draw(latest, 0))  # Step 12.
 
 
-def test_generate_step_selects_that_checkpoint(trained_gan_run, tmp_path):
-  out_6, out_latest = str(tmp_path / "s6.npy"), str(tmp_path / "latest.npy")
-  result = _generate(trained_gan_run["workdir"], out_6, "--step", "6")
-  assert result.returncode == 0, result.stderr
-  assert _generate(trained_gan_run["workdir"], out_latest).returncode == 0
-  family, state, step = generate.load_run(trained_gan_run["workdir"], 6)
-  assert step == 6 and int(state.step) == 6
-  expected, _ = samples_lib.draw_seeded(family, state, 10, seed=0)
-  np.testing.assert_allclose(np.load(out_6), expected, atol=1e-6)
-  assert not np.allclose(np.load(out_6), np.load(out_latest))  # Step 12 is another model.
-
-
-def test_generate_samples_depend_on_the_seed_not_the_batch_size(trained_gan_run, tmp_path):
-  outs = {name: str(tmp_path / f"{name}.npy") for name in ("default", "batch3", "seed1")}
-  for name, extra in (("default", []), ("batch3", ["--batch_size", "3"]),
-                      ("seed1", ["--seed", "1"])):
-    result = _generate(trained_gan_run["workdir"], outs[name], *extra)
-    assert result.returncode == 0, result.stderr
-  np.testing.assert_allclose(np.load(outs["batch3"]), np.load(outs["default"]), atol=1e-6)
-  assert not np.allclose(np.load(outs["seed1"]), np.load(outs["default"]))
-
-
-def test_generate_missing_step_is_one_line(trained_gan_run, tmp_path):
-  out = str(tmp_path / "none.npy")
-  line = _assert_one_line_error(_generate(trained_gan_run["workdir"], out, "--step", "7"))
-  assert "7" in line and "12" in line  # Names the step asked for and the ones available.
-  assert not os.path.exists(out)
-
-
-def test_generate_missing_workdir_is_one_line(tmp_path):
-  missing = str(tmp_path / "no_such_run")
-  line = _assert_one_line_error(_generate(missing, str(tmp_path / "x.npy")))
-  assert "no_such_run" in line
+def test_missing_step_or_run_folder_is_one_line(run_folder, tmp_path):
+  workdir, _, _ = run_folder
+  with pytest.raises(UserError) as error:
+    generate.load_run(workdir, 7)
+  assert "7" in str(error.value) and "12" in str(error.value) and "\n" not in str(error.value)
+  with pytest.raises(UserError, match="no_such_run"):
+    generate.load_run(str(tmp_path / "no_such_run"))
+  assert generate.parse_step("best") == "best" and generate.parse_step("6") == 6
+  assert generate.parse_step(None) is None
+  with pytest.raises(UserError, match="--step"):
+    generate.parse_step("six")

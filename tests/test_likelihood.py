@@ -103,6 +103,7 @@ def test_iwae_k1_is_the_elbo_in_expectation_and_increases_with_k():
   assert np.all(log_px - means[32] < 0.5 * (log_px - means[1]))  # And already much closer.
 
 
+@pytest.mark.slow
 def test_iwae_at_large_k_matches_the_exact_log_likelihood():
   w, b, x = _model(seed=1)
   fn = _log_weights_fn(w, b, *SHIFTS)

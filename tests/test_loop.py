@@ -98,6 +98,7 @@ def test_gan_run_folder(trained_gan_run):
   assert step == 12 and int(state.step) == 12
 
 
+@pytest.mark.slow
 def test_vae_run_folder(trained_vae_run):
   workdir, final = trained_vae_run["workdir"], trained_vae_run["final"]
   _assert_common_outputs(workdir, trained_vae_run["config"], ("loss", "neg_elbo", "kl"))
@@ -129,6 +130,7 @@ def _assert_states_bit_identical(workdir_a, workdir_b):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["gan", "vae", "conv_vae"])
 def test_resume_is_bit_identical(family, request, tmp_path):
   uninterrupted = request.getfixturevalue(f"trained_{family}_run")

@@ -95,6 +95,7 @@ def _assert_close(a, b, what):
   return worst
 
 
+@pytest.mark.slow
 def test_pmap_update_equals_jit_and_one_device(updates):
   runs = updates["gan_seed"]
   worst = [_assert_close(runs["pmap8"], runs["jit8"], "pmap vs jit on 8 devices"),
@@ -106,6 +107,7 @@ def test_pmap_update_equals_jit_and_one_device(updates):
   assert runs["pmap8"]["shardings"] == ["P()"]  # Leaves the call unreplicated-as-jit.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gan", "vae"])
 def test_pmap_with_per_device_noise_trains_on_the_same_batches(updates, name):
   """Dropout (gan) and the VAE's ε are drawn per device under pmap: equal only in distribution."""
@@ -131,6 +133,7 @@ def _run(args, workdir, env):
   assert result.returncode == 0, result.describe()
 
 
+@pytest.mark.slow
 def test_pmap_checkpoint_resumes_under_jit_and_the_reverse(env, tmp_path):
   from tests.reliability_support import state_leaves
   env8 = dict(env, XLA_FLAGS=EIGHT_DEVICES)
@@ -154,6 +157,7 @@ def test_pmap_checkpoint_resumes_under_jit_and_the_reverse(env, tmp_path):
         np.testing.assert_array_equal(x, y, err_msg=f"{first}→{second} {path}")
 
 
+@pytest.mark.slow
 def test_pmap_batch_not_divisible_by_devices_is_one_line(env, tmp_path):
   result = train(RUNS["gan"] + ["--config.parallel=pmap", "--config.batch_size=12",
                                 "--workdir", str(tmp_path / "run")],

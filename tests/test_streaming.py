@@ -145,6 +145,7 @@ CASES = {  # name → (tiny config, overrides).
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_streamed_run_ends_where_device_resident_run_ends(case, pets_dir, tmp_path):
   """Same seed ⇒ the same batches ⇒ the same final state, bit for bit (params, optimiser
@@ -159,6 +160,7 @@ def test_streamed_run_ends_where_device_resident_run_ends(case, pets_dir, tmp_pa
   assert not os.path.exists(tmp_path / "True" / "checkpoints" / "12" / "data")
 
 
+@pytest.mark.slow
 def test_resume_across_paths(pets_dir, tmp_path):
   """Interrupted at step 7 (mid-epoch: 5 steps an epoch) and resumed: device → streamed and
   streamed → device end where an uninterrupted device run ends (streamed → streamed, killed:
@@ -206,6 +208,7 @@ np.savez(f"{sys.argv[1]}/leaves.npz", **out)
 """
 
 
+@pytest.mark.slow
 def test_four_devices_two_shards_jit_and_pmap(pets_dir, tmp_path):
   """4 fake CPU devices, 2 data shards, n_critic 2 (2 steps an epoch: 4 steps cross two epoch
   ends): streamed = device-resident bit for bit, under jit and under pmap (each path against

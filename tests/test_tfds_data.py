@@ -351,6 +351,7 @@ def test_check_fits_on_device():
     placement.check_fits_on_device(10**15, cpu)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL_MNIST.is_dir(), reason=f"real MNIST not found at {REAL_MNIST} "
                     "(../shared/data/mnist is only on the project's own machines)")
 def test_real_mnist_prepares_and_reads_back(tmp_path):
@@ -364,6 +365,7 @@ def test_real_mnist_prepares_and_reads_back(tmp_path):
     np.testing.assert_array_equal(data.images, images)
 
 
+@pytest.mark.slow
 def test_train_py_trains_on_prepared_sets(prepared, tmp_path):
   """The ordinary train.py path: an RGB image-folder set for the GAN, IDX MNIST for the VAE."""
   from conftest import run_python
@@ -385,6 +387,7 @@ def test_train_py_trains_on_prepared_sets(prepared, tmp_path):
   assert "test_neg_elbo" in vae.stdout, vae.stdout
 
 
+@pytest.mark.slow
 def test_vae_on_a_set_without_test_split_fails_before_training(prepared, tmp_path):
   """The VAE evaluates on the test split: its absence is one line at start-up, not mid-run."""
   from conftest import run_python

@@ -111,3 +111,7 @@ def vae_network(config, image_shape, num_classes: int = 0) -> mlp.VAE:
                           num_classes),
       decoder=ConvDecoder(channels, tuple(config.decoder_hidden), tuple(image_shape), act, dtype,
                           num_classes))
+
+
+# Narrow widths for tests and smoke runs: same layers, fewer channels.
+SMALL = dict(conv_channels=(4, 8), encoder_hidden=(16,), decoder_hidden=(16,), latent_dim=4)

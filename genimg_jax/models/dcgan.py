@@ -96,3 +96,8 @@ def gan_networks(config, image_shape, num_classes: int = 0):
                                 config.discriminator_dropout, classes, config.leaky_relu_slope,
                                 dtype)
   return generator, discriminator
+
+
+# Narrow widths for tests and smoke runs: same layers, fewer channels.
+SMALL = dict(generator_base_channels=16, discriminator_channels=(8, 16), latent_dim=8,
+             label_embed_dim=4)

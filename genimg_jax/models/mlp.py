@@ -195,3 +195,8 @@ def vae_network(config, image_shape, num_classes: int = 0) -> VAE:
   return VAE(
       encoder=Encoder(tuple(config.encoder_hidden), config.latent_dim, act, dtype, num_classes),
       decoder=Decoder(tuple(config.decoder_hidden), tuple(image_shape), act, dtype, num_classes))
+
+
+# Narrow widths for tests and smoke runs: same layers, fewer channels.
+SMALL = dict(generator_hidden=(16, 32, 64), discriminator_hidden=(64, 32, 16),
+             encoder_hidden=(16,), decoder_hidden=(16,), latent_dim=8)

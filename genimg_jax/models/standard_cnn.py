@@ -103,3 +103,7 @@ def gan_networks(config, image_shape, num_classes: int = 0):
   discriminator = Discriminator(height, config.discriminator_width, config.spectral_norm,
                                 classes, config.leaky_relu_slope, dtype)
   return generator, discriminator
+
+
+# Narrow widths for tests and smoke runs: same layers, fewer channels.
+SMALL = dict(generator_width=4, discriminator_width=4, latent_dim=8, label_embed_dim=4)

@@ -7,7 +7,7 @@ hand; docs/evaluation.md has the numbers). Four steps, the torch one in a torch 
     python tests/reference/inception_sanity.py ours WEIGHTS /tmp/sets.npz /tmp/ours.npz
     python tests/reference/inception_sanity.py fid /tmp/torch.npz /tmp/ours.npz
 
-`sets`: the first N of each set of tests/test_evaluation_mnist.py plus test[:N] as "test".
+`sets`: the first N of each set of tests/test_e2e_evaluation_mnist.py plus test[:N] as "test".
 `torch`: clean-fid's "clean" pipeline (Pillow bicubic, inception_reference.py) + torch.jit.load.
 `ours`: genimg_jax's InceptionFeatures. `fid`: FID of each set against "test", per file.
 """
@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def sets(n: str, out: str) -> None:
   sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
   from genimg_jax.data.idx import read_idx_split
-  from tests.test_evaluation_mnist import MNIST_DIR, _sanity_sets
+  from tests.test_e2e_evaluation_mnist import MNIST_DIR, _sanity_sets
 
   (train, _), (test, _) = read_idx_split(MNIST_DIR, "train"), read_idx_split(MNIST_DIR, "test")
   arrays = {k.split("[")[0].replace(" ", "_"): v[:int(n)]

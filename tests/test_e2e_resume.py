@@ -16,7 +16,6 @@ import time
 import pytest
 
 
-
 from tests.reliability_support import (  # Fixtures env, references: conftest.
     CHECKPOINT_EVERY,
     Child,
@@ -31,6 +30,8 @@ from tests.reliability_support import (  # Fixtures env, references: conftest.
     run_steps,
     state_leaves,
     train)
+
+pytestmark = pytest.mark.slow
 
 
 def _kill_moment(moment, rng, workdir, ref: Reference, child: Child) -> str:
@@ -157,7 +158,7 @@ def test_sigint_during_start_up_is_clean(env, tmp_path):
 
 
 def test_streamed_reference_is_the_device_resident_reference(references):
-  """Streaming: the run with batches streamed by Grain (data_on_device=False) and the same run with
+  """The run with batches streamed by Grain (data_on_device=False) and the same run with
   the set on the device end bit for bit alike; each streamed checkpoint holds Grain's iterator
   state at its step."""
   assert_bit_identical(references["gan_stream"].final, references["gan_k7"].final,

@@ -1,4 +1,4 @@
-"""Runs that never lose work (docs/reliability.md), part 2: failures, through `python train.py`.
+"""Runs that never lose work, part 2: failures, through `python train.py`.
 
 * A NaN/Inf loss: exit 3, one line naming the step and the metric, the last good checkpoint
   kept (and finite).
@@ -13,7 +13,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 
 
 from tests.reliability_support import (  # Fixtures env, references: conftest.
@@ -33,6 +32,8 @@ from tests.reliability_support import (  # Fixtures env, references: conftest.
     state_leaves,
     train,
     tree_checksum)
+
+pytestmark = pytest.mark.slow
 
 
 NAN_RE = re.compile(r"(\w+) became (nan|inf|-inf) at step (\d+)")

@@ -10,8 +10,9 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 MNIST_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "mnist")
-pytestmark = pytest.mark.skipif(not os.path.isdir(MNIST_DIR),
-                                reason=f"real MNIST IDX files not found in {MNIST_DIR}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.path.isdir(MNIST_DIR),
+                                 reason=f"real MNIST IDX files not found in {MNIST_DIR}")]
 
 
 @pytest.fixture(scope="module")

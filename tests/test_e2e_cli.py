@@ -1,5 +1,6 @@
-"""`python train.py` from the repository root: bad input is one line on stderr and a non-zero
-exit, never a traceback (docs/reliability.md); a tiny run succeeds and leaves its run folder."""
+"""`python train.py` from the repository root: bad input (unknown model or key, a wrong type or
+value, an unwritable folder, bad zoo and objective settings) is one line on stderr and a
+non-zero exit, never a traceback; a tiny run succeeds and leaves its run folder."""
 
 import json
 import os
@@ -7,6 +8,8 @@ import os
 import pytest
 
 from tests.conftest import run_python
+
+pytestmark = pytest.mark.slow
 
 TINY_FLAGS = ["--config.generator_hidden=32,16", "--config.discriminator_hidden=32,16",
               "--config.latent_dim=8", "--config.batch_size=8", "--config.log_every=2",
@@ -78,3 +81,32 @@ def test_tiny_run_succeeds(workdir):
   with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
     assert [json.loads(line)["step"] for line in f] == [2, 4]
   assert os.path.isfile(os.path.join(workdir, "samples_4.png"))
+
+
+def test_cli_bad_objective_is_one_line(tmp_path):
+  result = run_python(["train.py", "--model", "iwae", "--workdir", str(tmp_path / "a"),
+                       "--config.objective=elbow"], timeout=120)
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and "objective" in lines[0], result.stderr
+
+
+def _one_line_error(*flags):
+  line = _assert_one_line_error(_train(*flags, "--config.num_steps=2"))
+  assert line.startswith("error: "), line
+  return line
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (("--model", "dcgan", "--config.loss=nope"),
+     ("nope", "non_saturating", "minimax", "hinge", "least_squares", "wgan_gp")),
+    (("--model", "wgan_gp", "--config.n_critic=0"), ("n_critic", "0")),
+    (("--model", "dcgan", "--config.ema_decay=1.5"), ("ema_decay", "1.5")),
+    (("--model", "dcgan", "--config.architecture=nope"), ("nope", "dcgan", "mlp",
+                                                           "standard_cnn")),
+    (("--model", "dcgan32", "--config.image_size=0"), ("28×28×1", "image_size")),
+])
+def test_bad_zoo_settings_are_one_line(flags, expected, tmp_path):
+  line = _one_line_error(*flags, "--workdir", str(tmp_path / "run"))
+  for word in expected:
+    assert word in line, line

@@ -18,6 +18,8 @@ from tests.conftest import make_tiny_gan_config, make_tiny_vae_config, run_pytho
 from tests.reliability_support import (  # Fixture env: conftest.
     TINY_GAN, Child, assert_bit_identical, checkpoint_steps, state_leaves, train)
 
+pytestmark = pytest.mark.slow
+
 EVAL = dict(eval_every=4, eval_num_samples=40, eval_classifier_epochs=0.02)
 
 
