@@ -2,7 +2,6 @@
 the key (and the choices); a checkpoint of other model settings or of another family is refused
 in one line naming the difference, while schedule keys may change on resume."""
 
-import ml_collections
 import pytest
 
 from genimg_jax.config_cli import load_config
@@ -11,26 +10,35 @@ from genimg_jax.train import run_config
 from tests.conftest import zoo_models
 
 
-@pytest.mark.parametrize("overrides,match", [
-    ({"objective": "elbow"}, "objective"),
-    ({"num_importance_samples": 0}, "num_importance_samples"),
-    ({"num_importance_samples": -3}, "num_importance_samples"),
-    ({"beta": 4.0}, "beta"),
-    ({"conv_channels": ()}, "conv_channels"),
+@pytest.mark.parametrize("model,overrides,match", [
+    ("iwae", {"objective": "elbow"}, "objective"),
+    ("iwae", {"num_importance_samples": 0}, "num_importance_samples"),
+    ("iwae", {"num_importance_samples": -3}, "num_importance_samples"),
+    ("iwae", {"beta": 4.0}, "beta"),
+    ("conv_vae", {"conv_channels": ()}, "conv_channels"),  # The conv architecture's own check.
+    ("vae", {"lr_schedule": "linear"}, "lr_schedule"),  # VAEs declare no schedule.
+    ("gan", {"image_size": -2}, r"config\.image_size must be zero or a positive integer, got -2"),
+    ("gan", {"process_id": -5}, "process_id"),
 ])
-def test_bad_objective_settings_are_one_line(overrides, match):
-  config = load_config("iwae")
-  config.conv_channels = (32, 64)  # Present so its check runs (ignored by the MLP).
+def test_bad_settings_are_one_line(model, overrides, match):
+  config = load_config(model)
   config.update(overrides)
   with pytest.raises(UserError, match=match) as error:
     run_config.validate(config)
   assert "\n" not in str(error.value)
 
 
-def test_run_config_rejects_negative_image_size():
-  config = ml_collections.ConfigDict({"image_size": -2})
-  with pytest.raises(UserError, match=r"config\.image_size must be zero or positive, got -2"):
+@pytest.mark.parametrize("model,architecture,says", [
+    ("vae", "dcgan", "has no VAE networks"),  # The family's builder is looked for first.
+    ("gan", "conv_vae", "has no GAN networks"),
+    ("dcgan", "mlp", "reads config.activation, which model 'dcgan' does not declare"),
+])
+def test_an_architecture_of_another_family_or_model_is_one_line(model, architecture, says):
+  config = load_config(model)
+  config.architecture = architecture
+  with pytest.raises(UserError, match=says) as error:
     run_config.validate(config)
+  assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize("model", zoo_models())
