@@ -79,7 +79,8 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, str]
       *path, name = key.split(".")
       for part in path:
         if part not in parent or not isinstance(parent[part], ml_collections.ConfigDict):
-          raise UserError(f"unknown config key {key!r}: see model {config.model!r}'s config file")
+          raise UserError(f"unknown config key {key!r}: see configs/{config.model}.py (or "
+                          f"the config file given to --model)")
         parent = parent[part]
     if name not in parent:
       known = ", ".join(sorted(parent.keys()))

@@ -121,7 +121,7 @@ def test_messages_name_flags_of_the_cli_that_runs(tmp_path):
   with flag_names(evaluate.FLAGS):
     for message in _helper_messages(tmp_path / "evaluate"):
       assert _flags(message) and set(_flags(message)) <= taken, message
-  keys = set(common.getresolved_config())
+  keys = set(common.get_config())
   for message in _helper_messages(tmp_path / "train"):
     named = _flags(message)
     assert named and all(f.startswith("--config.") and f[len("--config."):] in keys

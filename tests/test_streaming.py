@@ -229,7 +229,7 @@ def test_four_devices_two_shards_jit_and_pmap(pets_dir, tmp_path):
 
 
 def test_bad_values_are_one_line(tmp_path):
-  with pytest.raises(UserError, match="config.data_workers must be zero or positive"):
+  with pytest.raises(UserError, match="config.data_workers must be zero or a positive integer"):
     run_config.validate(make_tiny_gan_config(data_workers=-1))
   config = make_tiny_gan_config()
   with config.unlocked(), config.ignore_type():
