@@ -16,6 +16,10 @@ CHILD = textwrap.dedent("""
     from genimg_jax.train import signals
 
     test, signum = sys.argv[1], getattr(signal, sys.argv[2])
+    # Python's own start-up handlers, whatever the parent passed on (a parent that ignores
+    # SIGINT makes its children start with it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if test == "stop":
       with signals.StopRequest() as stop:
         assert not stop.requested
