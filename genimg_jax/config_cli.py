@@ -39,6 +39,9 @@ def load_config(model: str, configs_dir: str = CONFIGS_DIR) -> ml_collections.Co
   spec = importlib.util.spec_from_file_location(f"configs.{model}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
+  if not callable(getattr(module, "get_config", None)):
+    raise UserError(f"config file {path} defines no get_config(): give it one that returns an "
+                    f"ml_collections.ConfigDict (see configs/gan.py)")
   config = module.get_config()
   config.model = model
   return config

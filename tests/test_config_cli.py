@@ -79,3 +79,12 @@ def test_bad_overrides_are_one_line(key, text, expected):
   for part in expected:
     assert part in line, line
   assert config.to_dict() == _config().to_dict()  # Nothing set on the way to the error.
+
+
+def test_a_config_path_without_get_config_or_missing_is_one_line(tmp_path):
+  empty = tmp_path / "empty.py"
+  empty.write_text("x = 1\n")
+  with pytest.raises(UserError, match="defines no get_config"):
+    config_cli.load_config(str(empty))
+  with pytest.raises(UserError, match="does not exist"):
+    config_cli.load_config(str(tmp_path / "absent.py"))

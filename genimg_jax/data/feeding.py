@@ -4,8 +4,9 @@
 `Streamed` runs a background thread that takes the Grain iterator's next K steps (K from the
 loop's dispatch plan), stacks them, puts them on the devices (the dispatch's `place`:
 `placement.place_streamed`) and queues up to `depth` dispatches, so reading, decoding and the
-host → device copy overlap the device's work. Each queued dispatch carries Grain's iterator state after its last step; a
-checkpoint saves the state of the dispatches the loop has consumed, not of those read ahead.
+host → device copy overlap the device's work. Each queued dispatch carries Grain's iterator
+state after its last step; a checkpoint saves the state of the dispatches the loop has
+consumed, not of those read ahead.
 """
 
 import json
