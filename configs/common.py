@@ -10,6 +10,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.architecture = "mlp"  # Module file in genimg_jax/models/ that builds the networks.
   config.conditional = False  # Class-conditional networks (needs a data set with labels).
   config.seed = 0  # Seeds parameters, batches, noise: same seed ⇒ same run, bit for bit.
+  config.num_runs = 1  # Runs with seeds seed, seed + 1, … trained in one vmapped program.
+  config.sweep = ""  # "KEY=v1,v2[;KEY2=…]": runs over the product of values (× num_runs each).
   config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.
   config.data_dir = ""  # TFDS data dir; "" ⇒ $TFDS_DATA_DIR, else TFDS's default.
   config.image_size = 0  # > 0: center-crop to square and resize to this size at load; 0: as is.

@@ -106,45 +106,59 @@ def json_line(record: dict) -> str:
   return json.dumps({k: value(v) for k, v in record.items()}, allow_nan=False)
 
 
+def run_folder(workdir: str, run: int | None) -> str:
+  """Where run `run` of a many-runs program writes its PNGs and TensorBoard events."""
+  return str(workdir) if run is None else os.path.join(str(workdir), f"run_{run}")
+
+
 class RunWriter:
   """Writes scalars to `workdir/metrics.jsonl` (one JSON object per call) and TensorBoard.
 
   Non-finite scalars are stored in the JSON file as the strings "nan", "inf", "-inf"
   (read back with float(v)); TensorBoard gets the real float. Existing metrics are
   appended to; call truncate_after(step) on resume so no step appears twice.
+  `runs` (a many-runs program): each run's tags ({"run": r, "seed": s, swept values}); its
+  lines carry them and its TensorBoard events go to `run_folder(workdir, r)`, so TensorBoard's
+  run selector overlays the runs.
   """
 
-  def __init__(self, workdir: str, enable_tensorboard: bool = True):
+  def __init__(self, workdir: str, enable_tensorboard: bool = True,
+               runs: list[dict] | None = None):
     self.workdir = str(workdir)
     os.makedirs(self.workdir, exist_ok=True)
     self.metrics_path = os.path.join(self.workdir, METRICS_FILE)
     self._metrics = open(self.metrics_path, "a", encoding="utf-8")
-    self._tb = None
+    self._runs = runs
+    self._tbs = {}  # run (None: the single run) → SummaryWriter.
     if enable_tensorboard:
       from tensorboardX import SummaryWriter  # Local: ~0.3 s import, only when used.
-      self._tb = SummaryWriter(logdir=self.workdir, flush_secs=_TB_FLUSH_SECS)
+      for run in ([None] if runs is None else range(len(runs))):
+        self._tbs[run] = SummaryWriter(logdir=run_folder(self.workdir, run),
+                                       flush_secs=_TB_FLUSH_SECS)
 
-  def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
-    """Appends {"step": step, **scalars} as one flushed line and logs each scalar to TensorBoard."""
+  def write_scalars(self, step: int, scalars: dict[str, float], run: int | None = None) -> None:
+    """Appends {"step": step, **run tags, **scalars} as one flushed line and logs each scalar
+    to TensorBoard."""
     if "step" in scalars:
       raise ValueError("'step' is reserved as a scalar name")
     step = int(step)
-    record = {"step": step, **{k: json_number(v) for k, v in scalars.items()}}
+    tags = {} if run is None else self._runs[run]
+    record = {"step": step, **tags, **{k: json_number(v) for k, v in scalars.items()}}
     self._metrics.write(json.dumps(record, allow_nan=False) + "\n")
     self._metrics.flush()
-    if self._tb is not None:
+    if run in self._tbs:
       for name, value in scalars.items():
-        self._tb.add_scalar(name, float(value), global_step=step)
+        self._tbs[run].add_scalar(name, float(value), global_step=step)
 
-  def write_images(self, step: int, images: dict[str, np.ndarray]) -> None:
+  def write_images(self, step: int, images: dict[str, np.ndarray], run: int | None = None) -> None:
     """Logs each uint8 [H, W, C] grid (e.g. from image_grid) as a TensorBoard image."""
-    if self._tb is None:
+    if run not in self._tbs:
       return
     for name, grid in images.items():
       grid = np.asarray(grid)
       if grid.dtype != np.uint8 or grid.ndim != 3:
         raise ValueError(f"image {name!r}: expected uint8 [H, W, C], got {grid.dtype} {grid.shape}")
-      self._tb.add_image(name, grid, global_step=int(step), dataformats="HWC")
+      self._tbs[run].add_image(name, grid, global_step=int(step), dataformats="HWC")
 
   def truncate_after(self, step: int) -> None:
     """Keeps only metrics lines with step <= `step` (atomic rewrite); for resuming a run.
@@ -167,18 +181,18 @@ class RunWriter:
           kept.append(line if line.endswith("\n") else line + "\n")
     _atomic_write(self.metrics_path, "".join(kept).encode("utf-8"))
     self._metrics = open(self.metrics_path, "a", encoding="utf-8")
-    if self._tb is not None:
-      from tensorboardX.proto.event_pb2 import Event, SessionLog
-      self._tb.file_writer.add_event(
-          Event(session_log=SessionLog(status=SessionLog.START)), step=step + 1)
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+    for tb in self._tbs.values():
+      tb.file_writer.add_event(Event(session_log=SessionLog(status=SessionLog.START)),
+                               step=step + 1)
 
   def close(self) -> None:
     """Flushes and closes both outputs; safe to call twice."""
     if not self._metrics.closed:
       self._metrics.close()
-    if self._tb is not None:
-      self._tb.close()
-      self._tb = None
+    for tb in self._tbs.values():
+      tb.close()
+    self._tbs = {}
 
   def __enter__(self) -> "RunWriter":
     return self
@@ -190,10 +204,10 @@ class RunWriter:
 class NullWriter:
   """RunWriter's (and a text stream's) methods, writing nothing: processes other than 0."""
 
-  def write_scalars(self, step, scalars) -> None:
+  def write_scalars(self, step, scalars, run=None) -> None:
     pass
 
-  def write_images(self, step, images) -> None:
+  def write_images(self, step, images, run=None) -> None:
     pass
 
   def truncate_after(self, step) -> None:

@@ -141,7 +141,8 @@ def test_engine_draws_n_critic_distinct_real_batches_per_step():
                    data_order=jnp.arange(40, dtype=jnp.int32), params={}, opt_state={})
   mesh = sharding.make_mesh()
   recorder = Recorder()
-  config = ml_collections.ConfigDict(dict(batch_size=8, parallel="jit", data_on_device=True))
+  config = ml_collections.ConfigDict(dict(batch_size=8, parallel="jit", data_on_device=True,
+                                          num_runs=1, sweep=""))
   multi = compiled.build(recorder, config, mesh, compiled.layout_for(recorder, config, mesh, 40))
   _, metrics = multi(state, placement.place_resident(data["image"], data["label"], mesh), 2)
   seen = np.asarray(metrics["label"])  # [K=2, 5, 8]

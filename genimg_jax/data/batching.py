@@ -65,12 +65,21 @@ def shard_orders(data_base, epoch, layout: Layout) -> jnp.ndarray:
   return jax.vmap(lambda k: jax.random.permutation(k, layout.shard_size))(keys).reshape(-1)
 
 
+def epoch_position(step, layout: Layout):
+  """(epoch, position of step `step`'s batch within it)."""
+  steps_per_epoch = layout.shard_size // (layout.batch_size // layout.num_shards)
+  return jnp.divmod(step, steps_per_epoch)
+
+
+def epoch_order(rng, epoch, layout: Layout) -> jnp.ndarray:
+  """The run key `rng`'s visiting order of epoch `epoch` (shard_orders of its data key)."""
+  return shard_orders(split_run_key(rng)[1], epoch, layout)
+
+
 def advance_order(state, layout: Layout):
   """(state with this epoch's order, position of `state.step`'s batch within the epoch)."""
-  steps_per_epoch = layout.shard_size // (layout.batch_size // layout.num_shards)
-  epoch, position = jnp.divmod(state.step, steps_per_epoch)
-  _, data_base = split_run_key(state.rng)
-  order = jax.lax.cond(position == 0, lambda: shard_orders(data_base, epoch, layout),
+  epoch, position = epoch_position(state.step, layout)
+  order = jax.lax.cond(position == 0, lambda: epoch_order(state.rng, epoch, layout),
                        lambda: state.data_order)
   return state.replace(data_order=order), position
 

@@ -32,9 +32,12 @@ class TrainingEvaluator:
       self._scorer = samples_lib.SampleScorer(self.config, "", test.images, test.labels)
     return self._scorer
 
-  def __call__(self, state, vae_metrics: dict | None = None) -> tuple[dict, float]:
+  def __call__(self, state, vae_metrics: dict | None = None,
+               eval_key=None) -> tuple[dict, float]:
+    """`eval_key`: the run's evaluation key when one evaluator serves several runs."""
+    key = self.key if eval_key is None else jax.random.split(eval_key)[1]
     images, labels = samples_lib.draw_samples(self.family, state, self.config.eval_num_samples,
-                                              self.key, self.batch_size, self.sampler)
+                                              key, self.batch_size, self.sampler)
     scalars = {PREFIX + k: v for k, v in self.scorer()(images, labels).items()}
     if vae_metrics is not None:
       scalars.update({PREFIX + k: v for k, v in vae_metrics.items()})

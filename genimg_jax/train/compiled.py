@@ -17,6 +17,10 @@ small part below:
   know which path ran.
 Either way the state's data order advances by the same rule, so a checkpoint resumes under
 any of the four combinations. One compiled function per distinct K.
+
+With a runs axis (`config.num_runs` > 1 or a sweep, train/runs.py) the one-run step is
+vmapped over the runs inside the same scan: the state is a `runs.RunsState`, the placed data
+are shared, and each device's step trains every run on its rows.
 """
 
 import dataclasses
@@ -29,6 +33,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from genimg_jax.data import batching, placement
 from genimg_jax.sharding import DATA_AXIS
+from genimg_jax.train import runs, sweep
 
 
 def step_key(state) -> jnp.ndarray:
@@ -56,20 +61,28 @@ def _resident_step(train_step, layout: batching.Layout, batches_per_step: int, m
     return jax.shard_map(local_rows, mesh=mesh, in_specs=(P(), P(), P(DATA_AXIS)),
                          out_specs=batch_axis)(order, position, data)
 
-  def step(state, data):
+  def step(state, data, position, hp):  # state.data_order: already this epoch's.
+    return train_step(state, draw(state.data_order, position, data), step_key(state), hp)
+
+  return step
+
+
+def _streamed_step(train_step):
+  """(state, this step's fed batch, …) → one update."""
+  def step(state, batch, position, hp):
+    del position  # The host read the rows.
+    return train_step(state, batch, step_key(state), hp)
+
+  return step
+
+
+def _one_run(step, layout: batching.Layout):
+  """(state, data, position, hp) → (state, data) → one update; the data order advances."""
+  def one(state, data):
     state, position = batching.advance_order(state, layout)
-    return train_step(state, draw(state.data_order, position, data), step_key(state))
+    return step(state, data, position, {})
 
-  return step
-
-
-def _streamed_step(train_step, layout: batching.Layout):
-  """(state, this step's fed batch) → one update; the data order advances as when drawn."""
-  def step(state, batch):
-    state, _ = batching.advance_order(state, layout)
-    return train_step(state, batch, step_key(state))
-
-  return step
+  return one
 
 
 def _scan(step: Callable, resident: bool):
@@ -132,12 +145,16 @@ def build(family, config, mesh: Mesh, layout: batching.Layout) -> MultiStep:
   layout: the draw's sizes (`layout_for`).
   """
   pmap = config.parallel == "pmap"
-  train_step = (dataclasses.replace(family, axis_name=DATA_AXIS) if pmap else family).train_step
+  family = dataclasses.replace(family, axis_name=DATA_AXIS) if pmap else family
+  train_step = lambda state, batch, key, hp: runs.with_hyperparameters(family, hp).train_step(
+      state, batch, key)
   n = family.batches_per_step
   if config.data_on_device:
     step, place = _resident_step(train_step, layout, n, mesh, per_device=pmap), None
   else:
-    step = _streamed_step(train_step, layout)
+    step = _streamed_step(train_step)
     place = functools.partial(placement.place_streamed, mesh=mesh, layout=layout,
                               batches_per_step=n, per_device_axis=pmap)
+  step = (runs.vectorize(step, layout) if sweep.uses_runs_axis(config)
+          else _one_run(step, layout))
   return MultiStep(_scan(step, config.data_on_device), _pmap if pmap else _jit, mesh, place)

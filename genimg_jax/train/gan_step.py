@@ -24,7 +24,7 @@ from genimg_jax import models
 from genimg_jax.data import batching
 from genimg_jax.errors import UserError
 from genimg_jax.losses import gan as gan_losses
-from genimg_jax.train import conditioning, optim, parallel
+from genimg_jax.train import conditioning, optim, parallel, sweep
 
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # Data range each output implies.
 
@@ -56,14 +56,15 @@ class GAN:
 
   generator: nn.Module
   discriminator: nn.Module
-  g_tx: optax.GradientTransformation
-  d_tx: optax.GradientTransformation
+  hyper: tuple  # ((key, value), …) of `sweepable`: the config's (the runs axis: one run's).
   loss: gan_losses.GANLoss
   latent_dim: int
   data_range: tuple[float, float]
   n_critic: int = 1  # D updates per step, each on its own real batch.
-  gp_weight: float = 0.0  # λ of the WGAN-GP gradient penalty (0: none).
-  ema_decay: float = 0.0  # Generator EMA decay (0: no EMA).
+  penalty: bool = False  # The WGAN-GP gradient penalty is on (its λ > 0 in some run).
+  ema: bool = False  # The state keeps an EMA of G (its decay > 0 in some run).
+  lr_schedule: str = "constant"  # optim.SCHEDULES.
+  num_steps: int = 0  # Steps of the run (the linear schedule's length).
   num_classes: int = 0  # > 0: class-conditional G and D.
   axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
@@ -71,6 +72,7 @@ class GAN:
   scores_test_split = False
   estimates_likelihood = False
   builder = "gan_networks"
+  sweepable = (*optim.HYPERPARAMETERS, "gp_weight", "ema_decay")  # Values change no shape.
 
   @classmethod
   def check_config(cls, config) -> None:
@@ -94,12 +96,21 @@ class GAN:
         raise UserError(f"config.architecture={config.architecture!r}: its {role} must declare "
                         f"the field `batch_norm_axis_name: str | None = None` (the network "
                         f"contract in genimg_jax/models/__init__.py)")
-    n_critic = config.n_critic
-    return cls(generator, discriminator, optim.adam_from_config(config),
-               optim.adam_from_config(config, updates_per_step=n_critic),
+    return cls(generator, discriminator, tuple((k, config[k]) for k in cls.sweepable),
                gan_losses.GAN_LOSSES[config.loss], config.latent_dim,
-               OUTPUT_RANGES[config.output_activation], n_critic, config.gp_weight,
-               config.ema_decay, num_classes if config.conditional else 0)
+               OUTPUT_RANGES[config.output_activation], config.n_critic,
+               sweep.largest(config, "gp_weight") > 0, sweep.largest(config, "ema_decay") > 0,
+               config.lr_schedule, config.num_steps, num_classes if config.conditional else 0)
+
+  @property
+  def hyperparameters(self) -> dict:
+    """{key: value} of `sweepable` (floats; traced per-run values under the runs axis)."""
+    return dict(self.hyper)
+
+  def optimizers(self, hp: dict) -> tuple[optax.GradientTransformation, ...]:
+    """(G's Adam, D's Adam) at the values `hp`; D's schedule counts its n_critic updates."""
+    return (optim.adam(hp, self.lr_schedule, self.num_steps),
+            optim.adam(hp, self.lr_schedule, self.num_steps * self.n_critic))
 
   @property
   def batches_per_step(self) -> int:
@@ -110,6 +121,7 @@ class GAN:
     """Fresh parameters and optimiser states; `rng` becomes the run key."""
     g_key, d_key = jax.random.split(jax.random.fold_in(rng, 0))
     labels = jnp.zeros((1,), jnp.int32)
+    g_tx, d_tx = self.optimizers(self.hyperparameters)
     g_params, g_stats = _split_variables(self.generator.init(
         g_key, jnp.zeros((1, self.latent_dim)), labels, train=False))
     d_params, d_stats = _split_variables(self.discriminator.init(
@@ -118,9 +130,9 @@ class GAN:
         step=jnp.zeros((), jnp.int32), rng=rng,
         data_order=jnp.arange(num_examples, dtype=jnp.int32),
         g_params=g_params, d_params=d_params,
-        g_opt_state=self.g_tx.init(g_params), d_opt_state=self.d_tx.init(d_params),
+        g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
         g_stats=g_stats, d_stats=d_stats,
-        g_ema=g_params if self.ema_decay > 0 else None)
+        g_ema=g_params if self.ema else None)
 
   # Latents: z ~ N(0, I), plus uniform labels for conditional models.
   def sample_latents(self, key, num: int):
@@ -188,8 +200,9 @@ class GAN:
     return self._discriminator.apply(variables, images, labels, train=True,
                                     rngs={"dropout": dropout_key}), stats
 
-  def _d_update(self, carry, real_batch, key):
-    """One D update on `real_batch` (uint8 images, labels) and fresh fakes."""
+  def _d_update(self, carry, real_batch, key, hp: dict):
+    """One D update on `real_batch` (uint8 images, labels) and fresh fakes; hp: this run's
+    hyper-parameters."""
     d_params, d_stats, d_opt_state, g_params, g_stats = carry
     real = batching.scale_images(real_batch["image"], self.data_range)
     real_labels = real_batch.get("label")
@@ -210,23 +223,23 @@ class GAN:
       logits_real, logits_fake = logits[:batch_size], logits[batch_size:]
       loss = self.loss.discriminator(logits_real, logits_fake)
       penalty = jnp.zeros(())
-      if self.gp_weight > 0:
+      if self.penalty:
         x_hat = gan_losses.interpolate(real, fake, gp_key)
         critic = lambda x: self._discriminate(params, stats, x, real_labels, d_drop_key)[0]
-        penalty = gan_losses.gradient_penalty(critic, x_hat, self.gp_weight)
+        penalty = gan_losses.gradient_penalty(critic, x_hat, hp["gp_weight"])
       return loss + penalty, (stats, logits_real, logits_fake, penalty)
 
     (d_loss, (d_stats, logits_real, logits_fake, penalty)), grads = jax.value_and_grad(
         d_loss_fn, has_aux=True)(d_params)
     grads = parallel.mean_over_devices(grads, self.axis_name)
-    updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
+    updates, d_opt_state = self.optimizers(hp)[1].update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     metrics = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads),
                "logit_real": jnp.mean(logits_real), "logit_fake": jnp.mean(logits_fake)}
     if self.loss.probabilities:  # D(x), D(G(z)): mean probabilities of "real".
       metrics.update(d_real=jnp.mean(jax.nn.sigmoid(logits_real)),
                      d_fake=jnp.mean(jax.nn.sigmoid(logits_fake)))
-    if self.gp_weight > 0:
+    if self.penalty:
       metrics["gradient_penalty"] = penalty
     return (d_params, d_stats, d_opt_state, g_params, g_stats), metrics
 
@@ -238,7 +251,8 @@ class GAN:
     d_key, g_key = jax.random.split(key)
     d_keys = jax.random.split(d_key, self.n_critic)
     carry = (state.d_params, state.d_stats, state.d_opt_state, state.g_params, state.g_stats)
-    carry, d_metrics = jax.lax.scan(lambda c, xs: self._d_update(c, *xs), carry,
+    hp = self.hyperparameters
+    carry, d_metrics = jax.lax.scan(lambda c, xs: self._d_update(c, *xs, hp), carry,
                                     (batch, d_keys))
     d_params, d_stats, d_opt_state, _, g_stats = carry
 
@@ -256,9 +270,10 @@ class GAN:
 
     (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
     g_grads = parallel.mean_over_devices(g_grads, self.axis_name)
-    g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_updates, g_opt_state = self.optimizers(hp)[0].update(g_grads, state.g_opt_state,
+                                                           state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
-    g_ema = (optim.ema_update(state.g_ema, g_params, self.ema_decay)
+    g_ema = (optim.ema_update(state.g_ema, g_params, hp["ema_decay"])
              if state.g_ema is not None else None)
 
     metrics = {name: jnp.mean(values) for name, values in d_metrics.items()}

@@ -10,7 +10,6 @@ import signal
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from genimg_jax import checkpoint as ckpt
@@ -18,7 +17,7 @@ from genimg_jax import outputs, sharding
 from genimg_jax.data import feeding, load_dataset
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
 from genimg_jax.evaluation.training import TrainingEvaluator
-from genimg_jax.train import compiled, distributed, run_config, signals
+from genimg_jax.train import compiled, distributed, run_config, runs, signals, sweep
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
@@ -32,12 +31,6 @@ def _boundary_steps(config, step: int) -> int:
     if every:
       stop = min(stop, (step // every + 1) * every)
   return min(config.steps_per_dispatch, stop - step)
-
-
-def _all_finite(tree) -> jax.Array:
-  """True when every floating-point leaf of `tree` is finite (one fused reduction)."""
-  leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def _ensure_workdir(workdir: str) -> None:
@@ -82,27 +75,39 @@ class Run:
     self.replicated = sharding.replicated(self.mesh)
     self.multi_step = compiled.build(self.family, config, self.mesh, self.layout)
     self.saved_position = None  # The restored checkpoint's data stream position, if any.
-    root = jax.random.PRNGKey(config.seed)
-    self.run_key, grid_key, self.eval_key = jax.random.split(root, 3)
-    latents, self.grid_columns = self.family.grid_latents(grid_key, config.num_grid_samples)
-    self.grid_latents = jax.tree_util.tree_map(np.asarray, latents)  # Host: every process.
+    self.plan = sweep.plan(config)  # The runs (one without a runs axis).
+    self.stacked = sweep.uses_runs_axis(config)  # The state is a runs.RunsState.
+    keys = [runs.run_keys(seed) for seed in self.plan.seeds]
+    self.run_key, self.eval_keys = keys[0][0], [k[2] for k in keys]
+    self.grid_latents = []  # Per run, on the host (every process).
+    for _, grid_key, _ in keys:
+      latents, self.grid_columns = self.family.grid_latents(grid_key, config.num_grid_samples)
+      self.grid_latents.append(jax.tree_util.tree_map(np.asarray, latents))
     self.generate = jax.jit(self.family.generate)
     self.checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
     self._test_data = None
-    self.all_finite = jax.jit(_all_finite)
+    self.all_finite = jax.jit(runs.all_finite)
     if self.family.reconstructs:
       self.reconstruct = jax.jit(self.family.reconstruct)
       self.test_data()  # VAEs reconstruct and evaluate test images: fail now, not mid-run.
-    self.evaluator = (TrainingEvaluator(config, self.family, self.eval_key, self.test_data)
+    self.evaluator = (TrainingEvaluator(config, self.family, self.eval_keys[0], self.test_data)
                       if config.eval_every else None)
+
+  def each_run(self, state):
+    """[(run index or None without a runs axis, its family state, its evaluation key)]."""
+    if not self.stacked:
+      return [(None, state, self.eval_keys[0])]
+    return [(r, runs.select(state, r), self.eval_keys[r]) for r in range(self.plan.size)]
 
   def init_state(self):
     """Fresh state, or the latest checkpoint's; built by eval_shape then one jit (big_vision)."""
     init = lambda key: self.family.init_state(key, self.num_ordered, self.image_shape)
-    abstract = jax.eval_shape(init, self.run_key)
+    make = ((lambda: runs.init_state(init, self.plan)) if self.stacked
+            else (lambda: init(self.run_key)))
+    abstract = jax.eval_shape(make)
     latest = self.checkpointer.latest_step()
     if latest is None:
-      return jax.jit(init, out_shardings=self.replicated)(self.run_key)
+      return jax.jit(make, out_shardings=self.replicated)()
     run_config.check_resumable(self.config, self.checkpointer.restore_run_info(latest), latest)
     if self.streamed:
       position = feeding.Position()
@@ -138,22 +143,33 @@ class Run:
         self.config, self.image_shape, self.num_ordered, self.train_data.num_classes),
         score, data_position)
 
-  def write_samples(self, state, step: int, writer: outputs.RunWriter) -> str:
-    images = np.asarray(self.generate(state, self.grid_latents))  # Every process: collective.
-    if self.family.reconstructs:
-      originals = self.test_data().images[: self.config.num_recon]
-      labels = self.test_data().labels[: self.config.num_recon]
-      recon = np.asarray(self.reconstruct(state, originals, labels))
-    if not distributed.is_writer():
-      return ""
-    path = outputs.save_image_grid(images, os.path.join(self.workdir, f"samples_{step}.png"),
-                                   self.grid_columns)
-    writer.write_images(step, {"samples": outputs.image_grid(images, self.grid_columns)})
-    if self.family.reconstructs:
-      pairs = np.concatenate([originals / 255.0, recon], axis=2)  # Original | reconstruction.
-      outputs.save_image_grid(pairs, os.path.join(self.workdir, f"reconstructions_{step}.png"))
-      writer.write_images(step, {"reconstructions": outputs.image_grid(pairs)})
-    return path
+  def write_samples(self, state, step: int, writer: outputs.RunWriter) -> None:
+    """Each run's sample grid (and reconstructions) of its fixed latents: samples_<step>.png,
+    in run_<r>/ under a runs axis."""
+    for r, single, _ in self.each_run(state):
+      latents = self.grid_latents[r or 0]
+      images = np.asarray(self.generate(single, latents))  # Every process: collective.
+      if self.family.reconstructs:
+        originals = self.test_data().images[: self.config.num_recon]
+        labels = self.test_data().labels[: self.config.num_recon]
+        recon = np.asarray(self.reconstruct(single, originals, labels))
+      if not distributed.is_writer():
+        continue
+      folder = outputs.run_folder(self.workdir, r)
+      outputs.save_image_grid(images, os.path.join(folder, f"samples_{step}.png"),
+                              self.grid_columns)
+      writer.write_images(step, {"samples": outputs.image_grid(images, self.grid_columns)}, r)
+      if self.family.reconstructs:
+        pairs = np.concatenate([originals / 255.0, recon], axis=2)  # Original | reconstruction.
+        outputs.save_image_grid(pairs, os.path.join(folder, f"reconstructions_{step}.png"))
+        writer.write_images(step, {"reconstructions": outputs.image_grid(pairs)}, r)
+
+  def run_tags(self) -> list[dict] | None:
+    """Each run's tags in metrics.jsonl (None without a runs axis)."""
+    if not self.stacked:
+      return None
+    return [{"run": r, "seed": self.plan.seeds[r], **self.plan.points[r]}
+            for r in range(self.plan.size)]
 
 
 def _raise_nonfinite(bad, run: Run) -> None:
@@ -182,7 +198,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
   run = Run(config, workdir)
   state = run.init_state()  # Refuses a checkpoint of another config before anything is written.
-  writer = outputs.RunWriter(workdir) if distributed.is_writer() else outputs.NullWriter()
+  writer = (outputs.RunWriter(workdir, runs=run.run_tags()) if distributed.is_writer()
+            else outputs.NullWriter())
   if distributed.is_writer():
     outputs.write_config(workdir, config.to_dict())
   step = int(state.step)
@@ -192,6 +209,8 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
                               stream=None if distributed.is_writer() else outputs.NullWriter())
   metrics, final, last_report = IntervalMetrics(), {}, (step, time.perf_counter())
   last_eval = {}
+  monitor = (runs.Monitor(run.plan, *jax.device_get((state.alive, state.frozen_at)))
+             if run.stacked else None)
 
   def report():
     nonlocal final, last_report
@@ -200,14 +219,27 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
       _raise_nonfinite(bad, run)
     now = time.perf_counter()
     steps_per_sec = (end_step - last_report[0]) / max(now - last_report[1], 1e-9)
+    if monitor is not None:
+      for line in monitor.update(last_report[0], metrics.fetched.pop("alive")):
+        print(line, flush=True)
+      if monitor.all_frozen:
+        _raise_nonfinite(NonFinite(end_step, "every run", float("nan")), run)
+      scalars.pop("alive")
+      for r in range(run.plan.size):
+        writer.write_scalars(end_step, {**{k: v[r] for k, v in scalars.items()},
+                                        "steps_per_sec": steps_per_sec}, r)
+      scalars = per_run_mean(scalars)
+    else:
+      writer.write_scalars(end_step, {**scalars, "steps_per_sec": steps_per_sec})
     last_report, final = (end_step, now), scalars
-    writer.write_scalars(end_step, {**scalars, "steps_per_sec": steps_per_sec})
     progress.update(end_step, scalars, steps_per_sec)
 
   def save(score=None):
     bad = metrics.check_unreported()
     if bad is not None:
       _raise_nonfinite(bad, run)
+    if run.stacked and not bool(np.any(jax.device_get(state.alive))):
+      _raise_nonfinite(NonFinite(int(state.step), "every run", float("nan")), run)
     run.save(state, score, feed.position)
 
   try:
@@ -224,8 +256,7 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
         run.write_samples(state, step, writer)
       score = None
       if run.evaluator is not None and (step % config.eval_every == 0 or step == config.num_steps):
-        last_eval, score = run.evaluator(state, split_metrics(run, state))
-        writer.write_scalars(step, last_eval)
+        last_eval, score = evaluate_runs(run, state, writer, step)
       if (step % config.checkpoint_every == 0 or step == config.num_steps or stop.requested
           or score is not None):  # Every evaluated state is a candidate for the best checkpoint.
         save(score)
@@ -235,11 +266,15 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
                           stop.signum)
     if metrics.has_closed:
       report()
-    final_test = split_metrics(run, state)
-    if final_test is not None:
-      writer.write_scalars(step, final_test)
-      final.update(final_test)
+    final_test = [split_metrics(run, single, key) for _, single, key in run.each_run(state)]
+    if final_test[0] is not None:
+      for r, test in zip(range(len(final_test)) if run.stacked else [None], final_test):
+        writer.write_scalars(step, test, r)
+      final.update(per_run_mean({k: [t[k] for t in final_test] for k in final_test[0]},
+                                monitor))
     final.update(last_eval)
+    if monitor is not None and monitor.frozen:
+      print(f"frozen runs: {monitor.summary()}", flush=True)
   finally:
     feed.close()
     progress.close()
@@ -248,10 +283,41 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
   return final
 
 
-def split_metrics(run: Run, state) -> dict[str, float] | None:
-  """The family's test-split metrics (a VAE's −ELBO in nats and bits/dim), None if it has none."""
+def per_run_mean(values: dict, monitor: "runs.Monitor | None" = None) -> dict[str, float]:
+  """{name: [R] per-run values} → {name: mean over the live runs} (frozen runs left out: their
+  metrics are NaN, or listed in `monitor`)."""
+  out = {}
+  for name, per_run in values.items():
+    per_run = np.asarray(per_run, np.float64)
+    live = [r for r in range(per_run.shape[0]) if monitor is None or r not in monitor.frozen]
+    finite = per_run[live][np.isfinite(per_run[live])]
+    out[name] = float(np.mean(finite)) if finite.size else float("nan")
+  return out
+
+
+def evaluate_runs(run: Run, state, writer, step: int) -> tuple[dict, float]:
+  """Every run's evaluation (written per run); (scalars, score) of the mean over live runs."""
+  results, scores = [], []
+  alive = (np.asarray(jax.device_get(state.alive)) if run.stacked else np.ones(1, bool))
+  for r, single, key in run.each_run(state):
+    scalars, score = run.evaluator(single, split_metrics(run, single, key), key)
+    writer.write_scalars(step, scalars, r)
+    results.append(scalars)
+    scores.append(score if alive[r or 0] else float("nan"))
+  if not run.stacked:
+    return results[0], scores[0]
+  mean = per_run_mean({k: [res[k] if alive[r] else float("nan") for r, res in enumerate(results)]
+                       for k in results[0]})
+  live = [x for x in scores if np.isfinite(x)]
+  return mean, float(np.mean(live)) if live else float("nan")
+
+
+def split_metrics(run: Run, state, eval_key=None) -> dict[str, float] | None:
+  """The family's test-split metrics (a VAE's −ELBO in nats and bits/dim), None if it has none.
+  `state`: one run's family state; `eval_key`: its evaluation key (default: the first run's)."""
   if not run.family.scores_test_split:
     return None
   test = run.test_data()
-  return run.family.evaluate(state, test.images, test.labels, run.eval_key,
+  return run.family.evaluate(state, test.images, test.labels,
+                             run.eval_keys[0] if eval_key is None else eval_key,
                              run.config.eval_batch_size)

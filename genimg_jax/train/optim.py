@@ -22,17 +22,33 @@ def learning_rate(config, updates_per_step: int = 1,
   """config.learning_rate, constant or decayed linearly to 0 over the run's optimiser updates
   (num_steps · updates_per_step, e.g. n_critic for D) as StudioGAN / Mimicry do. `schedule`:
   config.lr_schedule unless given (VAE configs declare none: "constant")."""
-  if (schedule or config.lr_schedule) == "linear":
-    return optax.linear_schedule(config.learning_rate, 0.0,
-                                 transition_steps=config.num_steps * updates_per_step)
-  return config.learning_rate
+  return _step_size(config.learning_rate, schedule or config.lr_schedule,
+                    config.num_steps * updates_per_step)
+
+
+def _step_size(lr, schedule: str, total_updates: int):
+  return (optax.linear_schedule(lr, 0.0, transition_steps=total_updates)
+          if schedule == "linear" else lr)
 
 
 def adam_from_config(config, updates_per_step: int = 1,
                      schedule: str | None = None) -> optax.GradientTransformation:
   """Adam(learning_rate(config, ...), b1=config.adam_b1, b2=config.adam_b2)."""
-  return optax.adam(learning_rate(config, updates_per_step, schedule), b1=config.adam_b1,
-                    b2=config.adam_b2)
+  return adam({k: config[k] for k in HYPERPARAMETERS}, schedule or config.lr_schedule,
+              config.num_steps * updates_per_step)
+
+
+HYPERPARAMETERS = ("learning_rate", "adam_b1", "adam_b2")  # What `adam` reads from `hp`.
+
+
+def adam(hp: dict, schedule: str = "constant",
+         total_updates: int = 0) -> optax.GradientTransformation:
+  """Adam from hyper-parameter values `hp` (Python floats, or one run's traced values when they
+  are swept): step size hp["learning_rate"], constant or decayed linearly to 0 over
+  `total_updates`. The optimiser state's structure does not depend on the values, so Adam can
+  be rebuilt inside a step from per-run values and update a state `init` made."""
+  return optax.adam(_step_size(hp["learning_rate"], schedule, total_updates), b1=hp["adam_b1"],
+                    b2=hp["adam_b2"])
 
 
 def ema_update(ema_params, params, decay: float):

@@ -6,6 +6,7 @@ import json
 from genimg_jax import config_checks as checks
 from genimg_jax import models
 from genimg_jax.errors import UserError
+from genimg_jax.train import sweep
 from genimg_jax.train.families import family_class
 
 # Keys a resumed run may change: they alter how long or how often, not what is computed
@@ -16,12 +17,15 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "eval_every", "eval_num_samples", "eval_space", "eval_cache_dir",
                   "eval_classifier_epochs", "inception_weights",
                   "data_on_device", "data_workers")  # Streamed batches = device-drawn ones.
+# Keys left out of the fingerprint while they hold these values (keys added after runs were
+# saved: a run that does not use them resumes as before).
+NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": ""}
 
 
 def validate(config) -> None:
   """One-line UserError for the first invalid value: the keys every model shares (declared in
   configs/common.py) here, the family's keys by the family, the architecture's by its module."""
-  checks.positive_int(config, "batch_size", "num_steps", "steps_per_dispatch", "log_every",
+  checks.positive_int(config, "batch_size", "num_runs", "num_steps", "steps_per_dispatch", "log_every",
                       "sample_every", "checkpoint_every", "keep_checkpoints",
                       "num_grid_samples", "eval_num_samples")
   checks.positive(config, "eval_classifier_epochs")
@@ -39,6 +43,12 @@ def validate(config) -> None:
                     "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
   family = family_class(config)
   family.check_config(config)
+  if not isinstance(config.sweep, str):
+    raise UserError(f"config.sweep must be a string {sweep.SYNTAX!r}, got {config.sweep!r}")
+  sweep.check_config(config, family.sweepable, validate)
+  if sweep.uses_runs_axis(config) and not config.data_on_device:
+    raise UserError("config.num_runs > 1 and config.sweep need config.data_on_device=True (the "
+                    "streamed feed reads one run's rows): drop data_on_device=False")
   try:
     models.builder(config.architecture, family.builder)  # This family's networks exist there.
     models.load(config.architecture).check_config(config)
@@ -55,7 +65,8 @@ def _model_settings(config_dict: dict) -> dict:
   """The settings that change what a run computes (num_steps too under a decaying schedule)."""
   decays = config_dict.get("lr_schedule", "constant") != "constant"  # VAEs have no schedule.
   return {k: v for k, v in config_dict.items()
-          if k not in RESUMABLE_KEYS or (decays and k == "num_steps")}
+          if (k not in RESUMABLE_KEYS or (decays and k == "num_steps"))
+          and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
 
 
 def fingerprint(config_dict: dict) -> str:
@@ -82,6 +93,7 @@ def check_resumable(config, saved: dict, step: int) -> None:
                     f"(model {saved.get('config', {}).get('model')!r}), not {config.family}: "
                     f"use a new --workdir or --model {saved.get('config', {}).get('model')}")
   theirs, ours = _model_settings(saved.get("config", {})), _model_settings(current)
+  theirs, ours = ({**NEUTRAL_DEFAULTS, **settings} for settings in (theirs, ours))
   diffs = [f"{k}={ours.get(k)!r} here but {theirs.get(k)!r} in the checkpoint"
            for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
   raise UserError(f"checkpoint at step {step} was written by a different config "

@@ -63,9 +63,8 @@ class VAE:
   """Network, optimiser and objective of a VAE, built from a config."""
 
   model: nn.Module  # encode(images, labels), decode(z, labels).
-  tx: optax.GradientTransformation
+  hyper: tuple  # ((key, value), …) of `sweepable`: the config's (the runs axis: one run's).
   latent_dim: int
-  beta: float
   likelihood: str
   gaussian_sigma: float
   objective: str = "elbo"  # "elbo" (β-weighted, analytic KL) or "iwae" (k-sample bound).
@@ -78,6 +77,7 @@ class VAE:
   scores_test_split = True
   estimates_likelihood = True
   builder = "vae_network"
+  sweepable = (*optim.HYPERPARAMETERS, "beta")  # Values that change no shape.
   batches_per_step = 1  # One batch per update.
 
   @classmethod
@@ -101,9 +101,19 @@ class VAE:
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
     classes = num_classes if config.conditional else 0
     return cls(_network(config, image_shape, classes),
-               optim.adam_from_config(config, schedule="constant"),
-               config.latent_dim, config.beta, config.likelihood, config.gaussian_sigma,
-               config.objective, config.num_importance_samples, classes)
+               tuple((k, config[k]) for k in cls.sweepable), config.latent_dim,
+               config.likelihood, config.gaussian_sigma, config.objective,
+               config.num_importance_samples, classes)
+
+  @property
+  def hyperparameters(self) -> dict:
+    """{key: value} of `sweepable` (floats; traced per-run values under the runs axis)."""
+    return dict(self.hyper)
+
+  @staticmethod
+  def optimizer(hp: dict) -> optax.GradientTransformation:
+    """Adam at the values `hp`, constant step size."""
+    return optim.adam(hp)
 
   def _labels(self, labels):
     """The labels the network takes: None when unconditional (labels are then ignored)."""
@@ -115,7 +125,7 @@ class VAE:
     params = self.model.init(jax.random.fold_in(rng, 0), jnp.zeros((1, *image_shape)), labels)
     return VAEState(step=jnp.zeros((), jnp.int32), rng=rng,
                     data_order=jnp.arange(num_examples, dtype=jnp.int32),
-                    params=params, opt_state=self.tx.init(params))
+                    params=params, opt_state=self.optimizer(self.hyperparameters).init(params))
 
   # --------------------------------------------------------------------------- objectives
 
@@ -138,7 +148,7 @@ class VAE:
                                           self.gaussian_sigma).reshape((num, batch))
     return vae_losses.log_importance_weights(recon, z, mean, logvar), recon, mean, logvar
 
-  def loss(self, params, images, labels, key) -> tuple[jnp.ndarray, dict]:
+  def loss(self, params, images, labels, key, beta=1.0) -> tuple[jnp.ndarray, dict]:
     """The objective on images in [0, 1]: β-weighted negative ELBO (one z per image, analytic
     KL) or the IWAE bound −E_x[log (1/k) Σ_i w_i] (k samples per image)."""
     if self.objective == "iwae":
@@ -151,7 +161,7 @@ class VAE:
     mean, logvar = self._encode(params, images, labels)
     z = posterior_samples(key, mean, logvar, 1)[0]  # Same ε as the IWAE path with k = 1.
     logits = self._decode(params, z, labels)
-    return vae_losses.vae_loss(logits, images, mean, logvar, self.beta, self.likelihood,
+    return vae_losses.vae_loss(logits, images, mean, logvar, beta, self.likelihood,
                                self.gaussian_sigma)
 
   def train_step(self, state: VAEState, batch: dict, key) -> tuple[VAEState, dict]:
@@ -159,10 +169,11 @@ class VAE:
     [B] (read only when conditional)."""
     images = batching.scale_images(batch["image"], self.data_range)
     labels = batch["label"] if self.num_classes > 0 else None
+    hp = self.hyperparameters
     (loss, parts), grads = jax.value_and_grad(self.loss, has_aux=True)(
-        state.params, images, labels, parallel.device_key(key, self.axis_name))
+        state.params, images, labels, parallel.device_key(key, self.axis_name), hp["beta"])
     grads = parallel.mean_over_devices(grads, self.axis_name)
-    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+    updates, opt_state = self.optimizer(hp).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = parallel.mean_over_devices(
         {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}, self.axis_name)

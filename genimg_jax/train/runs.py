@@ -1,0 +1,123 @@
+"""The runs axis: R runs of one model trained by one compiled program (`jax.vmap`).
+
+Each run has its own seed (hence its own parameters, epoch order, latents, dropout masks, ε,
+penalty α) and, under a sweep (train/sweep.py), its own hyper-parameter values, carried as
+per-run arrays in the state and handed to the family as `family.hyper` inside the vmapped
+step, so one compilation serves every value. Run r's trajectory is the one a single run with
+its seed and values would follow. The data are placed once and shared by every run.
+
+A run whose update becomes non-finite is frozen at its last finite state (its updates masked
+from then on, `alive[r]` False) while the others go on. Without a runs axis (num_runs = 1, no
+sweep) none of this exists: the state is the family's own, as before.
+"""
+
+import dataclasses
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genimg_jax.data import batching
+from genimg_jax.train import sweep
+
+
+class RunsState(flax.struct.PyTreeNode):
+  """The state of R runs; arrays only, so Orbax saves it as is."""
+
+  step: jnp.ndarray  # int32 scalar: steps the program has taken (every live run's step).
+  runs: Any  # The family's state, every leaf with a leading [R] axis.
+  hparams: Any  # {swept key: float32 [R]}: each run's values ({} without a sweep).
+  alive: jnp.ndarray  # bool [R]: False once the run's update became non-finite.
+  frozen_at: jnp.ndarray  # int32 [R]: the step whose update was non-finite (0 while alive).
+
+
+def run_keys(seed: int) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+  """A run's (training, sample-grid, evaluation) keys, all from its seed."""
+  run_key, grid_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+  return run_key, grid_key, eval_key
+
+
+def all_finite(tree) -> jax.Array:
+  """True when every floating-point leaf of `tree` is finite (one fused reduction)."""
+  leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def with_hyperparameters(family, hp: dict):
+  """`family` with `hp` (one run's swept values, traced) in place of its config's."""
+  if not hp:
+    return family
+  return dataclasses.replace(family, hyper=tuple({**dict(family.hyper), **hp}.items()))
+
+
+def init_state(init, plan: sweep.Plan) -> RunsState:
+  """Every run's fresh state: `init(run key)` vmapped over the runs' seeds."""
+  keys = jnp.stack([run_keys(seed)[0] for seed in plan.seeds])
+  hparams = {key: jnp.asarray([point[key] for point in plan.points], jnp.float32)
+             for key in plan.keys}
+  return RunsState(step=jnp.zeros((), jnp.int32), runs=jax.vmap(init)(keys), hparams=hparams,
+                   alive=jnp.ones((plan.size,), bool),
+                   frozen_at=jnp.zeros((plan.size,), jnp.int32))
+
+
+def select(state: RunsState, run: int):
+  """Run `run`'s family state (its slice of every leaf)."""
+  return jax.tree_util.tree_map(lambda x: x[run], state.runs)
+
+
+def _where(keep, new, old):
+  """Leaf by leaf: `new` where keep[r], else `old` (keep: bool [R])."""
+  return jax.tree_util.tree_map(
+      lambda n, o: jnp.where(keep.reshape(keep.shape + (1,) * (n.ndim - 1)), n, o), new, old)
+
+
+def vectorize(step, layout: batching.Layout):
+  """(state, data, position, hp) → one update of one run  ⇒  (RunsState, data) → one update
+  of every run. The epoch order of every run advances at the program's step (one decision for
+  all runs, so no run pays for the others' reshuffles); frozen runs keep their state."""
+  def runs_step(state: RunsState, data):
+    epoch, position = batching.epoch_position(state.step, layout)
+    orders = jax.lax.cond(
+        position == 0,
+        lambda: jax.vmap(lambda rng: batching.epoch_order(rng, epoch, layout))(state.runs.rng),
+        lambda: state.runs.data_order)
+    runs = state.runs.replace(data_order=orders)
+    new, metrics = jax.vmap(step, in_axes=(0, None, None, 0))(runs, data, position,
+                                                              state.hparams)
+    ok = state.alive & jax.vmap(all_finite)(new) & jax.vmap(all_finite)(metrics)
+    metrics = {name: jnp.where(ok, value, jnp.nan) for name, value in metrics.items()}
+    metrics["alive"] = ok.astype(jnp.float32)
+    return state.replace(step=state.step + 1, runs=_where(ok, new, runs), alive=ok,
+                         frozen_at=jnp.where(state.alive & ~ok, state.step + 1,
+                                             state.frozen_at)), metrics
+
+  return runs_step
+
+
+class Monitor:
+  """Host side of freezing: one line per newly frozen run, the list at the end."""
+
+  def __init__(self, plan: sweep.Plan, alive: np.ndarray, frozen_at: np.ndarray):
+    self.plan = plan
+    self.frozen = {r: int(frozen_at[r]) for r in np.flatnonzero(~np.asarray(alive))}
+
+  def update(self, first_step: int, alive_rows: np.ndarray) -> list[str]:
+    """alive_rows [steps, R] (1.0 / 0.0) of steps first_step + 1, …: lines for runs that froze."""
+    lines = []
+    for r in range(self.plan.size):
+      dead = np.flatnonzero(alive_rows[:, r] < 0.5)
+      if r not in self.frozen and dead.size:
+        self.frozen[r] = first_step + int(dead[0]) + 1
+        lines.append(f"{self.plan.describe(r)} became non-finite at step {self.frozen[r]}: "
+                     f"frozen at its last finite state; the other runs go on")
+    return lines
+
+  @property
+  def all_frozen(self) -> bool:
+    return len(self.frozen) == self.plan.size
+
+  def summary(self) -> str:
+    """'frozen: run 2 (seed 2, learning_rate=10) at step 37; …' or ''."""
+    return "; ".join(f"{self.plan.describe(r)} at step {s}" for r, s in sorted(self.frozen.items()))
