@@ -9,7 +9,9 @@ Inception-style score of the project's classifier; for class-conditional models 
 classifier's accuracy on the samples and intra-class FID. VAEs add the test −ELBO and the IWAE
 bound with `--iwae_k` importance samples, in nats per image and bits/dim. The samples scored
 are those `python -m genimg_jax.generate` writes for the same `--seed`; `--samples_out` saves
-them too.
+them too. A folder of several runs (num_runs > 1 or a sweep): one line per run (with its seed
+and sweep values), then one line per sweep point with `<metric>_mean` / `<metric>_std` over its
+seeds (frozen runs listed, not averaged); `--run R` scores run R alone.
 """
 
 import argparse
@@ -17,7 +19,6 @@ import os
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
 from genimg_jax import outputs
@@ -26,7 +27,7 @@ from genimg_jax.errors import UserError, exit_on_user_error, flag_names
 from genimg_jax.evaluation import features, likelihood
 from genimg_jax.evaluation import samples as samples_lib
 from genimg_jax.evaluation.interpolation import interpolation_images
-from genimg_jax.generate import open_run, parse_step, save_npy
+from genimg_jax.generate import open_run, parse_step, runs_of, save_npy, saved_config, select_run, stacked
 
 EVAL_FILE = "eval.jsonl"
 # This CLI's flag for each config key its messages (and its helpers') tell the user to set.
@@ -49,12 +50,23 @@ def iwae(family, state, test, key, num_samples: int, batch: int = 100,
 
 def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifier",
              iwae_k: int = 1000, seed: int = 0, cache_dir: str = "", inception_weights: str = "",
-             interpolations: bool = True, samples_out: str = "") -> dict:
+             interpolations: bool = True, samples_out: str = "", run: int | None = None) -> dict:
   """Every metric of the run's checkpoint `step` (None: latest, "best"); see the module doc.
-  `samples_out`: also save the scored images there (.npy, as generate writes them)."""
+  `samples_out`: also save the scored images there (.npy, as generate writes them). `run`: which
+  run of a folder of several runs (evaluate_all scores them all)."""
+  return evaluate_all(workdir, num, step, space, iwae_k, seed, cache_dir, inception_weights,
+                      interpolations, samples_out, [run])[0]
+
+
+def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "classifier",
+                 iwae_k: int = 1000, seed: int = 0, cache_dir: str = "",
+                 inception_weights: str = "", interpolations: bool = True,
+                 samples_out: str = "", which: list | None = None) -> list[dict]:
+  """One record per run (`which`: run indices, default every run), then, for a folder of
+  several runs, one summary record per sweep point: mean and std over its live seeds."""
   start = time.perf_counter()
   family, state, step, info = open_run(workdir, step)
-  config = ml_collections.ConfigDict(info["config"])
+  config = saved_config(info)
   if cache_dir:
     config.eval_cache_dir = cache_dir
   if inception_weights:
@@ -62,24 +74,61 @@ def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifie
   test = load_dataset(config.dataset, "test", config.data_dir or None, config.image_size)
   key = jax.random.PRNGKey(seed)  # Its fold_in 0 draws the samples (samples.draw_seeded).
   scorer = samples_lib.SampleScorer(config, space, test.images, test.labels)
-  images, labels = samples_lib.draw_seeded(family, state, num, seed)
-  if samples_out:
-    save_npy(samples_out, images, "--samples_out")
-  result = {"step": step, "model": config.model, "dataset": config.dataset,
-            "space": scorer.space.name, **scorer(images, labels)}
-  if scorer.classifier is not None:
-    result["classifier_test_accuracy"] = scorer.classifier.test_accuracy
-  if family.scores_test_split:  # VAEs: test −ELBO (β = 1) in nats and bits/dim.
-    result.update(family.evaluate(state, test.images, test.labels, jax.random.fold_in(key, 1),
-                                  config.eval_batch_size))
-    if family.estimates_likelihood and iwae_k > 0:
-      result.update(iwae(family, state, test, jax.random.fold_in(key, 2), iwae_k))
-  if interpolations:
-    grid = np.asarray(interpolation_images(family, state, jax.random.fold_in(key, 3)))
-    result["interpolations"] = outputs.save_image_grid(
-        grid, os.path.join(workdir, f"interpolations_{step}.png"), ncols=10)
-  result["seconds"] = time.perf_counter() - start
-  return result
+  many = stacked(info)
+  plan = runs_of(info)
+  which = list(range(plan.size)) if which in (None, [None]) and many else which or [None]
+  frozen = (dict(zip(range(plan.size), np.asarray(state.frozen_at).tolist())) if many else {})
+  records = []
+  for run in which:
+    single = select_run(state, info, run)
+    images, labels = samples_lib.draw_seeded(family, single, num, seed)
+    if samples_out:
+      save_npy(samples_out, images, "--samples_out")
+    result = {"step": step, "model": config.model, "dataset": config.dataset}
+    if many:
+      result.update(run=run, seed=plan.seeds[run], **plan.points[run])
+      if frozen[run]:
+        result["frozen_at"] = frozen[run]
+    result.update(space=scorer.space.name, **scorer(images, labels))
+    if scorer.classifier is not None:
+      result["classifier_test_accuracy"] = scorer.classifier.test_accuracy
+    if family.scores_test_split:  # VAEs: test −ELBO (β = 1) in nats and bits/dim.
+      result.update(family.evaluate(single, test.images, test.labels, jax.random.fold_in(key, 1),
+                                    config.eval_batch_size))
+      if family.estimates_likelihood and iwae_k > 0:
+        result.update(iwae(family, single, test, jax.random.fold_in(key, 2), iwae_k))
+    if interpolations:
+      grid = np.asarray(interpolation_images(family, single, jax.random.fold_in(key, 3)))
+      result["interpolations"] = outputs.save_image_grid(
+          grid, os.path.join(outputs.run_folder(workdir, run if many else None),
+                             f"interpolations_{step}.png"), ncols=10)
+    result["seconds"] = time.perf_counter() - start
+    records.append(result)
+  if many and len(which) > 1:
+    records += point_summaries(records, plan, step, config.model)
+  return records
+
+
+def point_summaries(records: list[dict], plan, step, model: str) -> list[dict]:
+  """Per sweep point: `<metric>_mean` and `<metric>_std` (population std) of every numeric
+  metric over the point's live runs (frozen runs are listed, not averaged)."""
+  summaries = []
+  by_point = {}
+  for record in records:
+    by_point.setdefault(plan.point_of(record["run"]), []).append(record)
+  for point, members in sorted(by_point.items()):
+    live = [m for m in members if "frozen_at" not in m]
+    summary = {"step": step, "model": model, "summary": "mean ± std over seeds",
+               **plan.points[members[0]["run"]], "seeds": len(live),
+               "frozen_runs": ",".join(str(m["run"]) for m in members if "frozen_at" in m)}
+    names = [k for k, v in members[0].items() if isinstance(v, float)
+             and k not in ("seconds", *plan.keys)]
+    for name in names:
+      values = np.array([m[name] for m in live], np.float64)
+      summary[f"{name}_mean"] = float(np.mean(values)) if live else float("nan")
+      summary[f"{name}_std"] = float(np.std(values)) if live else float("nan")
+    summaries.append(summary)
+  return summaries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="TorchScript Inception-v3 file (default: the run's inception_weights)")
   parser.add_argument("--no_interpolations", action="store_true",
                       help="skip the latent interpolation grid (W/interpolations_<step>.png)")
+  parser.add_argument("--run", type=int, default=None,
+                      help="score only this run of a folder of several runs (default: every run, "
+                      "then mean ± std over the seeds of each sweep point)")
   parser.add_argument("--samples_out", default="",
                       help="also save the scored samples to this .npy (float32 [N, H, W, C] in "
                       "[0, 1]: generate's images of the same --seed)")
@@ -111,17 +163,19 @@ def main(argv=None):
     raise UserError(f"--num must be at least 10 and --iwae_k zero or more, got {args.num}, "
                     f"{args.iwae_k}")
   with flag_names(FLAGS):  # Messages of the helpers name this CLI's flags.
-    result = evaluate(args.workdir, args.num, parse_step(args.step), args.space, args.iwae_k,
-                      args.seed, args.cache_dir, args.inception_weights,
-                      not args.no_interpolations, args.samples_out)
-  line = outputs.json_line(result)  # NaN → "nan": strict JSON.
+    records = evaluate_all(args.workdir, args.num, parse_step(args.step), args.space,
+                           args.iwae_k, args.seed, args.cache_dir, args.inception_weights,
+                           not args.no_interpolations, args.samples_out,
+                           None if args.run is None else [args.run])
+  lines = [outputs.json_line(record) for record in records]  # NaN → "nan": strict JSON.
   try:
     with open(os.path.join(args.workdir, EVAL_FILE), "a", encoding="utf-8") as f:
-      f.write(line + "\n")
+      f.write("".join(line + "\n" for line in lines))
   except OSError as e:
     raise UserError(f"cannot append to {os.path.join(args.workdir, EVAL_FILE)} ({e.strerror}): "
                     f"make the run folder writable") from None
-  print(line, flush=True)
+  for line in lines:
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Samples from a run's checkpoint, for any external judge (FID scripts, reviewers).
 
     python -m genimg_jax.generate --workdir W --num N --out samples.npy [--step S|best] [--seed 0]
+        [--run R]
 
 Writes N images as float32 [N, H, W, C] in [0, 1] to the .npy file, and a PNG grid of the
 first `--grid` of them beside it (same name, .png). They are the images `evaluate` scores with
-the same `--seed` (evaluation/samples.py draws both), whatever `--batch_size`.
+the same `--seed` (evaluation/samples.py draws both), whatever `--batch_size`. A folder of
+several runs (num_runs > 1 or a sweep) needs `--run R`: run R's samples equal those of the
+single run with its seed and values.
 """
 
 import argparse
@@ -19,13 +22,45 @@ from genimg_jax import outputs
 from genimg_jax.errors import UserError, exit_on_user_error
 from genimg_jax import sharding as sharding_lib
 from genimg_jax.evaluation import samples as samples_lib
+from genimg_jax.train import run_config, runs, sweep
 from genimg_jax.train.families import build_family
 
 
-def load_run(workdir: str, step: int | str | None = None):
-  """(family, state, step) of a run folder's checkpoint (`step`, "best" or the latest)."""
-  family, state, step, _ = open_run(workdir, step)
-  return family, state, step
+def load_run(workdir: str, step: int | str | None = None, run: int | None = None):
+  """(family, state, step) of a run folder's checkpoint (`step`, "best" or the latest); in a
+  folder of several runs (num_runs > 1 or a sweep), run `run`'s state."""
+  family, state, step, info = open_run(workdir, step)
+  return family, select_run(state, info, run), step
+
+
+def select_run(state, info: dict, run: int | None):
+  """Run `run`'s family state of a restored checkpoint; one-line UserError if `run` is missing
+  or out of range."""
+  count = runs_of(info).size if stacked(info) else 1
+  if not stacked(info):
+    if run not in (None, 0):
+      raise UserError(f"--run {run}: this run folder holds a single run (use --run 0 or omit it)")
+    return state
+  if run is None or not 0 <= run < count:
+    given = "is missing" if run is None else f"{run} is out of range"
+    raise UserError(f"--run {given}: this run folder holds {count} runs (num_runs × sweep "
+                    f"points): pass --run 0 … {count - 1}")
+  return runs.select(state, run)
+
+
+def saved_config(info: dict) -> ml_collections.ConfigDict:
+  """The checkpoint's config, with the keys added since it was written at their neutral
+  values."""
+  return ml_collections.ConfigDict({**run_config.NEUTRAL_DEFAULTS, **info["config"]})
+
+
+def stacked(info: dict) -> bool:
+  """The checkpoint holds several runs (a runs.RunsState)."""
+  return sweep.uses_runs_axis(saved_config(info))
+
+
+def runs_of(info: dict) -> sweep.Plan:
+  return sweep.plan(saved_config(info))
 
 
 def open_run(workdir: str, step: int | str | None = None):
@@ -36,11 +71,12 @@ def open_run(workdir: str, step: int | str | None = None):
   checkpointer = ckpt.Checkpointer(workdir, keep=1)
   step = ckpt.require_checkpoint(checkpointer, step)
   info = checkpointer.restore_run_info(step)
-  config = ml_collections.ConfigDict(info["config"])
+  config = saved_config(info)
   image_shape = tuple(info["image_shape"])
   family = build_family(config, image_shape, info.get("num_classes", 0))
-  abstract = jax.eval_shape(
-      lambda key: family.init_state(key, info["num_examples"], image_shape), jax.random.PRNGKey(0))
+  init = lambda key: family.init_state(key, info["num_examples"], image_shape)
+  abstract = jax.eval_shape((lambda: runs.init_state(init, runs_of(info))) if stacked(info)
+                            else (lambda: init(jax.random.PRNGKey(0))))
   sharding = sharding_lib.replicated(sharding_lib.make_mesh())
   state = checkpointer.restore(step, ckpt.abstract_like(abstract, sharding))
   checkpointer.close()
@@ -78,10 +114,12 @@ def main(argv=None):
                       help="seed of the latents (evaluate --seed scores the same images)")
   parser.add_argument("--batch_size", type=int, default=500, help="samples per compiled call")
   parser.add_argument("--grid", type=int, default=64, help="samples shown in the PNG grid")
+  parser.add_argument("--run", type=int, default=None,
+                      help="which run of a folder of several runs (num_runs > 1 or a sweep)")
   args = parser.parse_args(argv)
   if args.num <= 0 or args.batch_size <= 0:
     raise UserError(f"--num and --batch_size must be positive, got {args.num}, {args.batch_size}")
-  family, state, step = load_run(args.workdir, parse_step(args.step))
+  family, state, step = load_run(args.workdir, parse_step(args.step), args.run)
   samples, _ = samples_lib.draw_seeded(family, state, args.num, args.seed, args.batch_size)
   save_npy(args.out, samples, "--out")
   grid_path = os.path.splitext(args.out)[0] + ".png"

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 import pytest
 
-from genimg_jax.generate import load_run
+from genimg_jax.generate import open_run
 from genimg_jax.train import workdir_lock
 from tests.conftest import REPO_ROOT, subprocess_env
 
@@ -171,8 +171,9 @@ def tree_checksum(root) -> str:
 
 
 def state_leaves(workdir, step=None):
-  """[(path, numpy array)] of the state in checkpoint `step` (default latest), and the step."""
-  _, state, restored_step = load_run(workdir, step)
+  """[(path, numpy array)] of the state in checkpoint `step` (default latest; every run's
+  under a runs axis), and the step."""
+  _, state, restored_step, _ = open_run(workdir, step)
   leaves = [(jax.tree_util.keystr(path), np.asarray(leaf))
             for path, leaf in jax.tree_util.tree_leaves_with_path(state)]
   return leaves, restored_step
