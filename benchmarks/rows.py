@@ -27,7 +27,7 @@ import optax  # noqa: E402
 from benchmarks import ROW_MARK, flops  # noqa: E402
 from genimg_jax import sharding  # noqa: E402
 from genimg_jax.data import placement  # noqa: E402
-from genimg_jax.train import compiled  # noqa: E402
+from genimg_jax.train import compiled, runs, sweep  # noqa: E402
 from genimg_jax.train.families import build_family  # noqa: E402
 
 SEED = 0  # Seeds the synthetic data and the model state.
@@ -99,11 +99,13 @@ def image_shape_of(config, channels: int) -> tuple[int, int, int]:
   return (size, size, channels)
 
 
-def make_multi_step(family, config, batch_size: int, mesh, num_examples: int):
+def make_multi_step(family, config, batch_size: int, mesh, num_examples: int,
+                    num_runs: int = 1):
   """The engine's K-step function for this row, built as train/loop.py builds it (one shard,
-  the data on the devices, `config.parallel` as the row asks)."""
+  the data on the devices, `config.parallel` as the row asks, `num_runs` runs vmapped)."""
   config = config.copy_and_resolve_references()
   config.batch_size = batch_size
+  config.num_runs = num_runs
   return compiled.build(family, config, mesh, compiled.layout_for(family, config, mesh,
                                                                   num_examples))
 
@@ -175,11 +177,20 @@ class Group:
     self.data = synthetic_data(self.mesh, num_examples, self.image_shape)
     self.peak = spec["peaks"][spec["dtype"]]
     init = lambda key: self.family.init_state(key, self.num_examples, self.image_shape)
-    self._init = jax.jit(init, out_shardings=sharding.replicated(self.mesh))  # Compiled once.
+    self._init = {1: jax.jit(lambda: init(jax.random.PRNGKey(SEED)),
+                             out_shardings=sharding.replicated(self.mesh))}  # R → compiled init.
+    for num_runs in spec["runs"]:
+      if num_runs > 1:
+        config = self.config.copy_and_resolve_references()
+        config.num_runs = num_runs
+        plan = sweep.plan(config)
+        self._init[num_runs] = jax.jit(lambda plan=plan: runs.init_state(init, plan),
+                                       out_shardings=sharding.replicated(self.mesh))
     self._xla = {}  # batch size → XLA's FLOPs of one step (the same for every parallel mode).
 
-  def init_state(self):
-    return self._init(jax.random.PRNGKey(SEED))
+  def init_state(self, num_runs: int = 1):
+    """A fresh state: the family's, or a runs.RunsState of `num_runs` seeds."""
+    return self._init[num_runs]()
 
   def xla_flops(self, batch_size: int, state):
     """XLA's count of one step: the jit path's 1-step scan, lowered (not compiled); once per
@@ -200,19 +211,21 @@ class Group:
     target = max(self.spec["min_window_s"], 0.05)
     return max(1, min(self.spec["steps_per_dispatch"], int(target / guess_s) or 1)), guess_s
 
-  def row(self, batch_size: int, parallel: str) -> dict:
-    """Compiles and times one batch size in one parallel mode; returns the row's numbers."""
+  def row(self, batch_size: int, parallel: str, num_runs: int = 1) -> dict:
+    """Compiles and times one batch size in one parallel mode with `num_runs` runs in the
+    program; returns the row's numbers (samples/s: every run's together)."""
     spec = self.spec
-    k, guess_s = self.dispatch_plan(batch_size)
+    k, guess_s = self.dispatch_plan(batch_size)  # The same K for every R: a fair ratio.
     if spec["max_est_step_s"] and guess_s > spec["max_est_step_s"]:
       raise Unavailable(f"estimated {guess_s:.0f} s per step on this device (over "
                         f"--max_est_step_s {spec['max_est_step_s']:g}): use smaller batches")
     peak_before = _peak_bytes(self.devices[0])
-    state = self.init_state()
-    xla_flops = self.xla_flops(batch_size, state) if spec["xla_check"] else None
+    xla_flops = (self.xla_flops(batch_size, self.init_state())
+                 if spec["xla_check"] and num_runs == 1 else None)
+    state = self.init_state(num_runs)
     start = time.perf_counter()  # AOT lower + compile of the K-step scan, as training runs it.
     multi = make_multi_step(self.families[parallel], self.configs[parallel], batch_size,
-                            self.mesh, self.num_examples)
+                            self.mesh, self.num_examples, num_runs)
     step_fn = multi.function(k).lower(state, self.data).compile()
     compile_s = time.perf_counter() - start
 
@@ -235,15 +248,18 @@ class Group:
     peak_after = _peak_bytes(self.devices[0])
     # The peak's matmul right after the windows: well below the peak ⇒ a busy device.
     probe = matmul_flops_per_s(self.peak["best_size"], spec["matmul_repeats"], spec["dtype"])
-    flops_step = FLOPS_PER_MAC * self.macs["nominal"] * batch_size
+    flops_step = FLOPS_PER_MAC * self.macs["nominal"] * batch_size * num_runs
     return {
         "steps_per_dispatch": k, "dispatches_per_window": repeats, "windows": len(steps_per_s),
         "compile_s": compile_s, "steps_per_s": rate,
-        "samples_per_s": rate * batch_size * self.bps, "ms_per_step": 1e3 / rate,
+        "samples_per_s": rate * batch_size * self.bps * num_runs,
+        "per_run_samples_per_s": rate * batch_size * self.bps, "ms_per_step": 1e3 / rate,
         "steps_per_s_windows": steps_per_s, "batches_per_step": self.bps,
         "analytic_matmul_flops_per_step": flops_step,
-        "analytic_valid_flops_per_step": FLOPS_PER_MAC * self.macs["valid"] * batch_size,
-        "analytic_valid_flops_one_critic": FLOPS_PER_MAC * self.macs_one_critic * batch_size,
+        "analytic_valid_flops_per_step": (FLOPS_PER_MAC * self.macs["valid"] * batch_size
+                                          * num_runs),
+        "analytic_valid_flops_one_critic": (FLOPS_PER_MAC * self.macs_one_critic * batch_size
+                                            * num_runs),
         "xla_flops_per_step": xla_flops, "achieved_flops_per_s": flops_step * rate,
         "matmul_probe_flops_per_s": probe, "xla_memory_bytes": _xla_memory_bytes(step_fn),
         "peak_device_bytes": peak_after,
@@ -257,18 +273,19 @@ def run_group(spec: dict) -> None:
   """Emits one record per (batch size, parallel mode), batches ascending: numbers, or
   'skipped' / 'error' with the reason."""
   keys = {name: spec[name] for name in ("model", "devices", "dtype")}
-  cells = [(b, p) for b in sorted(spec["batch_sizes"]) for p in spec["parallels"]]
+  cells = [(b, p, r) for b in sorted(spec["batch_sizes"]) for p in spec["parallels"]
+           for r in spec["runs"]]
   try:
     group = Group(spec)
   except Exception as e:  # noqa: BLE001 - one broken model must not stop the table.
     why = {"skipped": str(e)} if isinstance(e, Unavailable) else {
         "error": f"{type(e).__name__}: {e}"[:500]}
-    for batch_size, parallel in cells:
-      emit({**keys, "parallel": parallel, "batch_size": batch_size, **why})
+    for batch_size, parallel, num_runs in cells:
+      emit({**keys, "parallel": parallel, "batch_size": batch_size, "runs": num_runs, **why})
     return
   last_s = None
-  for batch_size, parallel in cells:
-    base = {**keys, "parallel": parallel, "batch_size": batch_size}
+  for batch_size, parallel, num_runs in cells:
+    base = {**keys, "parallel": parallel, "batch_size": batch_size, "runs": num_runs}
     if batch_size % len(group.devices):
       emit({**base, "skipped": f"batch not divisible by {len(group.devices)} devices"})
       continue
@@ -277,7 +294,7 @@ def run_group(spec: dict) -> None:
       emit({**base, "skipped": "time budget"})
       continue
     try:
-      emit({**base, **group.row(batch_size, parallel)})
+      emit({**base, **group.row(batch_size, parallel, num_runs)})
     except Unavailable as e:
       emit({**base, "skipped": str(e)})
     except Exception as e:  # noqa: BLE001

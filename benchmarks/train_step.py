@@ -3,14 +3,16 @@ memory and scaling over devices, for every model in configs/.
 
   python benchmarks/train_step.py [--models gan,dcgan,...] [--batch_sizes 64,256,1024]
       [--devices 1,2,4,8 | all] [--parallel jit,pmap] [--dtypes float32,bfloat16]
-      [--channels 1] [--steps_per_dispatch K] [--windows 5] [--time_budget_s S] [--quick]
-      [--out FILE.json]
+      [--channels 1] [--runs 1,2,4,8] [--steps_per_dispatch K] [--windows 5]
+      [--time_budget_s S] [--quick] [--out FILE.json]
 
 This process only orchestrates: every (device count, model, dtype) group runs in its own
 child process (`benchmarks/rows.py`), because the CPU device count is fixed when JAX starts
 (`--xla_force_host_platform_device_count`) and the allocator's peak is per process. Each row runs
 the real compiled path (`compiled.build`: K steps per jitted `lax.scan`, state donated,
-batches drawn on the device) on synthetic data. Writes JSON and a Markdown table (same name,
+batches drawn on the device) on synthetic data. `--runs R,…` also times R runs vmapped in one
+program (config.num_runs): samples/s of every run together, per run, and the speed-up over R
+runs one after another (R × the time of one). Writes JSON and a Markdown table (same name,
 `.md`) and prints the table. See benchmarks/README.md for the columns and the FLOP counts.
 """
 
@@ -111,8 +113,12 @@ def finish_rows(rows: list[dict], info: dict) -> None:
   info["peak_per_device_flops_per_s"] = per_device_peak
   xla = {(r["model"], r["batch_size"]): r["xla_flops_per_step"] for r in rows
          if r.get("xla_flops_per_step")}
-  base = {(r["model"], r["parallel"], r["dtype"], r["batch_size"]): r for r in rows
+  for r in rows:
+    r.setdefault("runs", 1)
+  base = {(r["model"], r["parallel"], r["dtype"], r["batch_size"], r["runs"]): r for r in rows
           if "steps_per_s" in r and r["devices"] == 1}
+  alone = {(r["model"], r["parallel"], r["dtype"], r["batch_size"], r["devices"]): r
+           for r in rows if "steps_per_s" in r and r["runs"] == 1}  # R runs one after another.
   for r in rows:
     if "steps_per_s" not in r:
       continue
@@ -120,8 +126,8 @@ def finish_rows(rows: list[dict], info: dict) -> None:
     r["peak_flops_per_s"] = per_device_peak[r["dtype"]] * scale
     r["percent_of_peak"] = 100.0 * r["achieved_flops_per_s"] / r["peak_flops_per_s"]
     r["probe_percent_of_peak"] = 100.0 * r["matmul_probe_flops_per_s"] / per_device_peak[r["dtype"]]
-    r["xla_flops_per_step"] = r.get("xla_flops_per_step") or xla.get(
-        (r["model"], r["batch_size"]))
+    r["xla_flops_per_step"] = r.get("xla_flops_per_step") or (
+        xla.get((r["model"], r["batch_size"])) if r["runs"] == 1 else None)  # R > 1: not counted.
     r["xla_ratio"] = r["xla_counts_critic_loop_once"] = None
     if r["xla_flops_per_step"]:
       full, once = r["analytic_valid_flops_per_step"], r["analytic_valid_flops_one_critic"]
@@ -130,9 +136,11 @@ def finish_rows(rows: list[dict], info: dict) -> None:
                                           < abs(r["xla_flops_per_step"] / full - 1))
       r["xla_ratio"] = r["xla_flops_per_step"] / (once if r["xla_counts_critic_loop_once"]
                                                   else full)
-    one = base.get((r["model"], r["parallel"], r["dtype"], r["batch_size"]))
+    one = base.get((r["model"], r["parallel"], r["dtype"], r["batch_size"], r["runs"]))
     r["scaling_efficiency"] = (r["samples_per_s"] / (r["devices"] * one["samples_per_s"])
                                if one else None)
+    single = alone.get((r["model"], r["parallel"], r["dtype"], r["batch_size"], r["devices"]))
+    r["runs_speedup"] = r["samples_per_s"] / single["samples_per_s"] if single else None
 
 
 def _fmt(value, scale=1.0, spec=",.1f"):
@@ -153,14 +161,14 @@ def markdown_table(result: dict) -> str:
       f"{result['load_average_1min']:.1f} on {result['host_cpu_count']} CPUs; "
       f"images {result['image_note']}; wall time {result['wall_s']:.0f} s",
       "",
-      "| model | devices | parallel | dtype | batch | K | compile s | steps/s | samples/s "
-      "| ms/step | GFLOP/step (matmul) | GFLOP/step (XLA) | XLA ÷ valid | GFLOP/s | % of peak "
-      "| probe % | scaling % | XLA mem MiB | peak mem MiB |",
-      "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+      "| model | devices | parallel | dtype | batch | runs | K | compile s | steps/s | samples/s "
+      "| per run | × R=1 | ms/step | GFLOP/step (matmul) | GFLOP/step (XLA) | XLA ÷ valid "
+      "| GFLOP/s | % of peak | probe % | scaling % | XLA mem MiB | peak mem MiB |",
+      "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ]
   order = {m: i for i, m in enumerate(dict.fromkeys(r["model"] for r in result["rows"]))}
   done = sorted((r for r in result["rows"] if "steps_per_s" in r), key=lambda r: (
-      order[r["model"]], r["dtype"], r["parallel"], r["batch_size"], r["devices"]))
+      order[r["model"]], r["dtype"], r["parallel"], r["batch_size"], r["devices"], r["runs"]))
   for r in done:
     peak = _fmt(r["peak_device_bytes"], MIB)
     if r["peak_device_bytes"] is not None and not r["peak_device_bytes_exact"]:
@@ -168,8 +176,10 @@ def markdown_table(result: dict) -> str:
     ratio = _fmt(r["xla_ratio"], 1, ".3f") + ("¹" if r["xla_counts_critic_loop_once"] else "")
     lines.append(
         f"| {r['model']} | {r['devices']} | {r['parallel']} | {r['dtype']} | {r['batch_size']} "
-        f"| {r['steps_per_dispatch']} | {r['compile_s']:.1f} | {r['steps_per_s']:,.1f} "
-        f"| {r['samples_per_s']:,.0f} | {r['ms_per_step']:.2f} "
+        f"| {r['runs']} | {r['steps_per_dispatch']} | {r['compile_s']:.1f} "
+        f"| {r['steps_per_s']:,.1f} | {r['samples_per_s']:,.0f} "
+        f"| {r.get('per_run_samples_per_s', r['samples_per_s']):,.0f} "
+        f"| {_fmt(r['runs_speedup'], 1, '.2f')} | {r['ms_per_step']:.2f} "
         f"| {r['analytic_matmul_flops_per_step'] / GIGA:.3f} "
         f"| {_fmt(r['xla_flops_per_step'], GIGA, '.3f')} | {ratio} "
         f"| {r['achieved_flops_per_s'] / GIGA:,.1f} | {r['percent_of_peak']:.1f} "
@@ -181,7 +191,8 @@ def markdown_table(result: dict) -> str:
   if other:
     lines += ["", "Not measured:", ""]
     lines += [f"- {r['model']}, {r['devices']} device(s), {r['parallel']}, {r['dtype']}, batch "
-              f"{r['batch_size']}: {'skipped' if 'skipped' in r else 'ERROR'}: "
+              f"{r['batch_size']}, {r.get('runs', 1)} run(s): "
+              f"{'skipped' if 'skipped' in r else 'ERROR'}: "
               f"{r.get('skipped') or r.get('error')}" for r in other]
   return "\n".join(lines) + "\n"
 
@@ -229,6 +240,8 @@ def parse_args(argv=None):
   add("--parallel", type=_list, default=("jit",), help="jit and/or pmap")
   add("--dtypes", "--dtype", type=_list, default=("float32",), help="float32 and/or bfloat16")
   add("--channels", type=int, default=1, help="image channels (3: CIFAR-like colour rows)")
+  add("--runs", type=_int_list, default=(1,),
+      help="runs vmapped in one program (config.num_runs), e.g. 1,2,4,8; R = 1 is always timed")
   add("--steps_per_dispatch", type=int, default=None, help="K steps per scan (upper bound)")
   add("--windows", type=int, default=None, help="timing windows per row (median)")
   add("--min_window_s", type=float, default=None, help="shortest timing window")
@@ -238,6 +251,9 @@ def parse_args(argv=None):
   add("--time_budget_s", type=float, default=0.0, help="stop starting rows after this (0: none)")
   add("--quick", action="store_true", help="smoke run: batch 8, K = 2, 1 window")
   args = parser.parse_args(argv)
+  args.runs = tuple(sorted({1, *args.runs}))  # The speed-up needs R = 1 beside the others.
+  if min(args.runs) < 1:
+    parser.error(f"--runs values must be positive, got {args.runs}")
   defaults = QUICK if args.quick else dict(
       batch_sizes=DEFAULT_BATCH_SIZES, windows=DEFAULT_WINDOWS, min_window_s=MIN_WINDOW_S,
       steps_per_dispatch=DEFAULT_STEPS_PER_DISPATCH, max_timing_s=MAX_TIMING_S,
@@ -274,13 +290,13 @@ def main(argv=None) -> dict:
   rows = []
   for n, model, dtype in groups:
     keys = {"model": model, "devices": n, "dtype": dtype}
-    cells = [(b, p) for b in opts.batch_sizes for p in opts.parallel]
+    cells = [(b, p, r) for b in opts.batch_sizes for p in opts.parallel for r in opts.runs]
     if deadline and time.time() >= deadline:
-      rows += [{**keys, "parallel": p, "batch_size": b, "skipped": "time budget"}
-               for b, p in cells]
+      rows += [{**keys, "parallel": p, "batch_size": b, "runs": r, "skipped": "time budget"}
+               for b, p, r in cells]
       continue
     spec = {"mode": "rows", **keys, "parallels": list(opts.parallel),
-            "batch_sizes": list(opts.batch_sizes),
+            "batch_sizes": list(opts.batch_sizes), "runs": list(opts.runs),
             "channels": opts.channels, "steps_per_dispatch": opts.steps_per_dispatch,
             "windows": opts.windows, "min_window_s": opts.min_window_s,
             "max_timing_s": opts.max_timing_s, "max_est_step_s": max_est,
@@ -289,17 +305,17 @@ def main(argv=None) -> dict:
             "xla_check": dtype == opts.dtypes[0] and n == devices[0]}
     timeout = deadline + CHILD_GRACE_S - time.time() if deadline else None
     got, tail = run_child(spec, child_env(info["backend"], n), timeout)
-    reported = {(r["batch_size"], r["parallel"]) for r in got}
+    reported = {(r["batch_size"], r["parallel"], r["runs"]) for r in got}
     why = tail.strip().splitlines()[-1][:300] if tail.strip() else "no output"
-    got += [{**keys, "parallel": p, "batch_size": b,
+    got += [{**keys, "parallel": p, "batch_size": b, "runs": r,
              **({"skipped": "time budget (stopped)"} if deadline and time.time() >= deadline
                 else {"error": f"child process died: {why}"})}
-            for b, p in cells if (b, p) not in reported]
+            for b, p, r in cells if (b, p, r) not in reported]
     for r in got:
       status = (f"{r['samples_per_s']:,.0f} samples/s" if "steps_per_s" in r
                 else r.get("skipped") or "ERROR " + r.get("error", ""))
-      print(f"{model} ×{n} {r['parallel']} {dtype} batch {r['batch_size']}: {status}",
-            flush=True)
+      print(f"{model} ×{n} {r['parallel']} {dtype} batch {r['batch_size']} runs {r['runs']}: "
+            f"{status}", flush=True)
     rows += got
     write_outputs(opts.out, {**result_header(info, opts, started), "rows": rows})
   result = {**result_header(info, opts, started), "rows": rows}

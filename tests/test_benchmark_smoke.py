@@ -241,3 +241,24 @@ def test_feature_space_benchmark_times_both_conv_forms(tmp_path, monkeypatch):
   assert traced == ["fast", "fast", "plain", "plain"], traced
   table = feature_spaces.markdown(rows)
   assert table.count("\n") == 4 and table.rstrip().endswith("× |")
+
+
+@pytest.mark.slow
+def test_quick_run_times_several_runs_in_one_program(tmp_path):
+  result, table, _ = _run(["--models", "vae", "--runs", "3"], tmp_path)
+  rows = {r["runs"]: r for r in result["rows"]}
+  assert sorted(rows) == [1, 3]  # R = 1 is always timed: the speed-up's denominator.
+  one, three = rows[1], rows[3]
+  assert one["runs_speedup"] == 1.0
+  assert three["per_run_samples_per_s"] == pytest.approx(three["samples_per_s"] / 3)
+  assert three["runs_speedup"] == pytest.approx(three["samples_per_s"] / one["samples_per_s"])
+  assert three["analytic_matmul_flops_per_step"] == pytest.approx(
+      3 * one["analytic_matmul_flops_per_step"])
+  assert "| vae | 1 | jit | float32 | 8 | 3 |" in table
+
+
+def test_finish_rows_runs_speedup():
+  info = {"backend": "cpu", "matmul_peaks": {"float32": {"per_device_flops_per_s": 20.0}}}
+  rows = [dict(_row("a", 1, 100.0, xla=110.0), runs=1), dict(_row("a", 1, 250.0), runs=4)]
+  train_step.finish_rows(rows, info)
+  assert rows[1]["runs_speedup"] == 2.5 and rows[1]["xla_ratio"] is None
