@@ -17,6 +17,10 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "eval_classifier_epochs", "inception_weights",
                   "data_on_device", "data_workers")  # Streamed batches = device-drawn ones.
 
+# Keys whose value here changes nothing a run computed before the key existed: left out of the
+# fingerprint at this value, so checkpoints written before the key was added still resume.
+NEUTRAL_DEFAULTS = {"binarize": "none"}
+
 
 def validate(config) -> None:
   """One-line UserError for the first invalid value: the keys every model shares (declared in
@@ -34,6 +38,7 @@ def validate(config) -> None:
   checks.choice(config, "compute_dtype", ("float32", "bfloat16"))
   checks.choice(config, "parallel", ("jit", "pmap"))
   checks.choice(config, "eval_space", ("classifier", "inception"))
+  checks.choice(config, "binarize", ("none", "static", "dynamic"))
   if config.eval_space == "inception" and not config.inception_weights:
     raise UserError("config.eval_space='inception' needs --config.inception_weights=PATH (a "
                     "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
@@ -52,10 +57,12 @@ def validate(config) -> None:
 
 
 def _model_settings(config_dict: dict) -> dict:
-  """The settings that change what a run computes (num_steps too under a decaying schedule)."""
+  """The settings that change what a run computes (num_steps too under a decaying schedule),
+  less the keys at their NEUTRAL_DEFAULTS value."""
   decays = config_dict.get("lr_schedule", "constant") != "constant"  # VAEs have no schedule.
   return {k: v for k, v in config_dict.items()
-          if k not in RESUMABLE_KEYS or (decays and k == "num_steps")}
+          if (k not in RESUMABLE_KEYS or (decays and k == "num_steps"))
+          and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
 
 
 def fingerprint(config_dict: dict) -> str:
