@@ -5,9 +5,31 @@ MMD²_u = 1/(m(m−1)) Σ_{i≠i'} k(x_i, x_i') + 1/(n(n−1)) Σ_{j≠j'} k(y_j
          − 2/(mn) Σ_{i,j} k(x_i, y_j),
 an unbiased estimate of MMD² (so it can be negative). KID reports its mean ± std over
 `num_subsets` random subsets of `subset_size` from each set.
+
+The 1/D in k assumes features of unit scale. Features that are not (the project's classifier's
+ReLU features) are standardised first: z = (f − μ)/σ per dimension, μ and σ of a fixed
+reference set (the train split), so every run of one space is measured on the same scale.
 """
 
 import numpy as np
+
+
+def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(μ, σ) per dimension of reference features [N, D] (float64; σ the population std). A
+  constant dimension (a dead ReLU unit) gets σ = 1, so it stays constant (0) after
+  `standardise` instead of dividing by zero."""
+  f = np.asarray(features, np.float64)
+  mean, std = f.mean(axis=0), f.std(axis=0)
+  scale = std.max(initial=0.0)
+  std = np.where(std > 1e-6 * scale, std, 1.0) if scale > 0 else np.ones_like(std)
+  return mean, std
+
+
+def standardise(features: np.ndarray, mean, std) -> np.ndarray:
+  """(f − μ)/σ per dimension (float64); features unchanged when μ, σ are None."""
+  if mean is None:
+    return features
+  return (np.asarray(features, np.float64) - mean) / std
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -92,16 +92,13 @@ class VAE:
     if config.objective == "iwae" and config.beta != 1:
       raise UserError(f"config.beta={config.beta} has no effect on the iwae objective (it bounds "
                       f"log p(x) with β = 1): use --config.objective=elbo for a β-VAE")
-    optim.check_config(config, schedule=False)  # VAEs train at a constant step size.
-    if "lr_schedule" in config:
-      raise UserError("config.lr_schedule is not used by VAEs (they train at a constant step "
-                      "size): remove it from the config")
+    optim.check_config(config, schedule="lr_schedule" in config)  # Constant unless declared.
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
     classes = num_classes if config.conditional else 0
     return cls(_network(config, image_shape, classes),
-               optim.adam_from_config(config, schedule="constant"),
+               optim.adam_from_config(config, schedule=config.get("lr_schedule", "constant")),
                config.latent_dim, config.beta, config.likelihood, config.gaussian_sigma,
                config.objective, config.num_importance_samples, classes)
 
