@@ -17,8 +17,9 @@ line on stderr; being deterministic, the new file holds the same weights.
 
 KID's features: the cubic kernel k(x, y) = (xᵀy/D + 1)³ expects features of unit scale
 (Inception's pool features are), while these ReLU features reach tens. So KID (only KID) sees
-them standardised per dimension, (f − μ)/σ, with μ, σ of the classifier's own features of the
-whole train split, computed once and stored in the cache file beside the weights
+them centred and scaled, z = (f − μ)/s (evaluation/kid.py: μ per dimension, s one global
+scale, E‖z‖²/D = 1), with μ, s from the classifier's own features of the whole train split,
+computed once and stored in the cache file beside the weights
 (`KID_NORMALISATION_VERSION`; a file without them, or of another version, gets them computed
 and added, the weights untouched). FID, precision/recall and density/coverage use the raw
 features, as before.
@@ -96,8 +97,8 @@ class Classifier:
   test_accuracy: float
   settings_id: str
   batch_size: int = 1000
-  feature_mean: np.ndarray | None = None  # Train-split μ, σ of the features: KID's scale.
-  feature_std: np.ndarray | None = None
+  feature_mean: np.ndarray | None = None  # Train-split μ and global s: KID's scale.
+  feature_scale: float = 1.0
 
   def __post_init__(self):
     self._apply = jax.jit(lambda p, x: self.module.apply(p, x))
@@ -113,8 +114,8 @@ class Classifier:
     return self._outputs(images, 1)
 
   def kid_features(self, features: np.ndarray) -> np.ndarray:
-    """Features [N, D] as KID sees them: (f − μ)/σ with the train split's μ, σ."""
-    return kid_lib.standardise(features, self.feature_mean, self.feature_std)
+    """Features [N, D] as KID sees them: (f − μ)/s with the train split's μ and s."""
+    return kid_lib.standardise(features, self.feature_mean, self.feature_scale)
 
   def probabilities(self, images: np.ndarray) -> np.ndarray:
     """p(y|x) [N, classes] (softmax of the logits)."""
@@ -217,13 +218,13 @@ def _save(path: str, params, accuracy: float, settings: dict, num_classes: int,
   tmp = path + ".tmp.npz"
   np.savez(tmp, test_accuracy=accuracy, num_classes=num_classes,
            settings=json.dumps(settings, sort_keys=True), kid_feature_mean=normalisation[0],
-           kid_feature_std=normalisation[1], kid_normalisation_version=KID_NORMALISATION_VERSION,
+           kid_feature_scale=normalisation[1], kid_normalisation_version=KID_NORMALISATION_VERSION,
            **{"param:" + k: v for k, v in flat.items()})
   os.replace(tmp, path)  # Atomic: a crash never leaves half a cache file.
 
 
 def _load(path: str, settings: dict):
-  """(params, test accuracy, classes, (μ, σ) of KID's features or None when the file has no
+  """(params, test accuracy, classes, (μ, s) of KID's features or None when the file has no
   normalisation of this version) from a cache file written with the same settings."""
   with np.load(path) as npz:
     if json.loads(str(npz["settings"])) != json.loads(json.dumps(settings, sort_keys=True)):
@@ -239,7 +240,7 @@ def _load(path: str, settings: dict):
     normalisation = None
     if ("kid_normalisation_version" in npz.files
         and int(npz["kid_normalisation_version"]) == KID_NORMALISATION_VERSION):
-      normalisation = (np.asarray(npz["kid_feature_mean"]), np.asarray(npz["kid_feature_std"]))
+      normalisation = (np.asarray(npz["kid_feature_mean"]), float(npz["kid_feature_scale"]))
     return params, float(npz["test_accuracy"]), int(npz["num_classes"]), normalisation
 
 
@@ -255,7 +256,7 @@ def _splits(dataset: str, image_size: int, data_dir, data):
 
 
 def _normalisation(module, params, train_images_u8, batch: int = 1000):
-  """(μ, σ) per feature of the classifier's features of the whole train split (float64)."""
+  """(μ per feature, global s) of the classifier's features of the whole train split."""
   apply = jax.jit(lambda p, x: module.apply(p, x.astype(jnp.float32) / 255.0)[1])
   features = np.concatenate([np.asarray(apply(params, train_images_u8[i:i + batch]))
                              for i in range(0, len(train_images_u8), batch)])
@@ -318,4 +319,4 @@ def get_classifier(dataset: str, cache_dir: str, data_dir: str | None = None,
                                    _splits(dataset, image_size, data_dir, data)[0])
     _save_or_explain(path, params, accuracy, settings, num_classes, normalisation)
   return Classifier(module, params, accuracy, f"{name}-{settings_hash(settings)}",
-                    feature_mean=normalisation[0], feature_std=normalisation[1])
+                    feature_mean=normalisation[0], feature_scale=normalisation[1])

@@ -7,29 +7,30 @@ an unbiased estimate of MMD² (so it can be negative). KID reports its mean ± s
 `num_subsets` random subsets of `subset_size` from each set.
 
 The 1/D in k assumes features of unit scale. Features that are not (the project's classifier's
-ReLU features) are standardised first: z = (f − μ)/σ per dimension, μ and σ of a fixed
-reference set (the train split), so every run of one space is measured on the same scale.
+ReLU features) are standardised first: z = (f − μ)/s, μ the mean and s² the mean per-dimension
+variance of a fixed reference set (the train split), so every run of one space is measured on
+the same scale.
 """
 
 import numpy as np
 
 
-def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(μ, σ) per dimension of reference features [N, D] (float64; σ the population std). A
-  constant dimension (a dead ReLU unit) gets σ = 1, so it stays constant (0) after
-  `standardise` instead of dividing by zero."""
+def standardisation(features: np.ndarray) -> tuple[np.ndarray, float]:
+  """(μ per dimension, s) of reference features [N, D] (float64): centred by μ and divided by
+  one global s = √(Σ_j Var_j / D), the features have E‖z‖²/D = 1 on the reference set. One s
+  for every dimension (not one σ per dimension): a near-constant unit is never blown up, and
+  z stays a rotation of f − μ scaled by 1/s."""
   f = np.asarray(features, np.float64)
-  mean, std = f.mean(axis=0), f.std(axis=0)
-  scale = std.max(initial=0.0)
-  std = np.where(std > 1e-6 * scale, std, 1.0) if scale > 0 else np.ones_like(std)
-  return mean, std
+  mean = f.mean(axis=0)
+  scale = float(np.sqrt(np.mean(f.var(axis=0))))
+  return mean, (scale if scale > 0 else 1.0)
 
 
-def standardise(features: np.ndarray, mean, std) -> np.ndarray:
-  """(f − μ)/σ per dimension (float64); features unchanged when μ, σ are None."""
+def standardise(features: np.ndarray, mean, scale) -> np.ndarray:
+  """(f − μ)/s (float64); features unchanged when μ is None."""
   if mean is None:
     return features
-  return (np.asarray(features, np.float64) - mean) / std
+  return (np.asarray(features, np.float64) - mean) / scale
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
