@@ -162,9 +162,11 @@ TINY_ROWS = (
         {**_TINY_RUN, "latent_dim": 8, "generator_hidden": (16, 32),
          "discriminator_hidden": (32, 16)}, spaces=(("classifier", 100),),
         differences=("a smoke test of the suite, not a result",), estimate_minutes=0.5),
-    Row("tiny_vae", "vae", EMBEDDED, 48, (0,),
+    Row("tiny_vae", "vae", EMBEDDED, 3_000, (0,),  # Long enough to be killed mid-training.
         {**_TINY_RUN, "latent_dim": 4, "encoder_hidden": (16,), "decoder_hidden": (16,),
-         "num_recon": 8, "eval_batch_size": 1000}, spaces=(("classifier", 100),), iwae_k=4,
+         "num_recon": 8, "eval_batch_size": 1000, "log_every": 100, "sample_every": 3_000,
+         "checkpoint_every": 100, "steps_per_dispatch": 20}, spaces=(("classifier", 100),),
+        iwae_k=4,
         nll_rounds=2, differences=("a smoke test of the suite, not a result",),
         estimate_minutes=0.5),
 )
