@@ -57,21 +57,27 @@ def _zoo(name, steps, seeds, minutes, basis, iwae_k=0, **overrides) -> Row:
 # cpu: every zoo model at its default settings on the embedded digits, plus the literature rows
 # that fit 2 CPU cores (pythae's VAE, Lucic et al.'s NS GAN). Steps: the model's default where
 # it fits, else stated.
+PROBE = "2 CPU cores shared with other jobs (load ≈ 5)"
+
+
+def _basis(rate: float, eval_minutes: float) -> str:
+  return (f"{rate:g} steps/s measured over a short probe on {PROBE}, plus ~{eval_minutes:g} "
+          f"min scoring per seed (estimated)")
+
+
 CPU_ROWS = (
-    _zoo("gan", 10_000, (0, 1, 2), 12.0, "measured"),
-    _zoo("gan_seed", 10_000, (0, 1, 2), 12.0, "measured"),
-    _zoo("vae", 10_000, (0, 1, 2), 4.0, "measured", iwae_k=1000),
-    _zoo("cvae", 10_000, (0, 1, 2), 4.0, "measured", iwae_k=1000),
-    _zoo("iwae", 10_000, (0, 1, 2), 6.0, "measured", iwae_k=1000),
-    _zoo("conv_vae", 1_000, (0, 1), 5.0, "measured", iwae_k=100),
-    _zoo("beta_vae", 1_000, (0,), 2.5, "measured", iwae_k=100),
-    _zoo("dcgan", 1_800, (0,), 9.0, "measured"),
-    _zoo("cgan", 1_800, (0,), 10.0, "measured"),
-    _zoo("dcgan32", 500, (0,), 5.0, "measured"),
-    _zoo("lsgan", 500, (0,), 5.0, "measured"),
-    _zoo("sngan", 200, (0,), 6.0, "measured"),
-    _zoo("wgan_gp", 200, (0,), 6.0, "measured"),
+    _zoo("gan", 5_000, (0, 1), 9.5, _basis(19.6, 0.5)),
+    _zoo("gan_seed", 5_000, (0, 1), 7.2, _basis(27.3, 0.5)),
+    _zoo("vae", 10_000, (0, 1, 2), 7.3, _basis(178, 1.5), iwae_k=1000),
+    _zoo("cvae", 10_000, (0, 1, 2), 7.0, _basis(202, 1.5), iwae_k=1000),
+    _zoo("iwae", 10_000, (0, 1, 2), 9.4, _basis(102, 1.5), iwae_k=1000),
+    _zoo("conv_vae", 1_000, (0, 1), 6.4, _basis(9.9, 1.5), iwae_k=20),
+    _zoo("beta_vae", 1_000, (0,), 3.0, _basis(20.1, 1.5), iwae_k=20),
+    _zoo("dcgan", 1_000, (0,), 11.0, _basis(1.57, 0.5)),
+    _zoo("cgan", 600, (0,), 7.5, _basis(1.48, 0.5)),
 )
+# The 32-px standard-CNN models (dcgan32, sngan, wgan_gp, lsgan) are the gpu suite's: on these
+# 2 cores dcgan32 ran 0.27 steps/s (5,000 steps ≈ 5 hours).
 
 PYTHAE_VAE = Row(
     "vae_pythae", "vae_pythae", "mnist", 250_000, (0,), iwae_k=200, nll_rounds=5,
@@ -86,7 +92,8 @@ PYTHAE_VAE = Row(
         "250,000 steps of batch 100 drawn from 60,000 images (pythae: 500 epochs of 50,000)",
         "the final model is scored (as pythae); no validation-based selection",
     ),
-    estimate_minutes=30.0, estimate_basis="measured")
+    estimate_minutes=27.0,
+    estimate_basis=_basis(292, 7) + "; includes training the mnist classifier once (~3 min)")
 
 LUCIC_DIFFS = (
     "z ~ N(0, I) (compare_gan: z ~ U(−1, 1))",
@@ -113,14 +120,16 @@ def _with_steps(row: Row, steps: int) -> Row:
   return dataclasses.replace(row, steps=steps)
 
 
-LUCIC_NS = _with_steps(_lucic("lucic_ns_gan", 6.8, 40.0, "measured"), 15_625)
+LUCIC_NS = _with_steps(_lucic(
+    "lucic_ns_gan", 6.8, 43.0, _basis(6.3, 1.0) + "; Inception FID of 10k samples adds ~13 min "
+    "when --inception_weights is given"), 15_625)
 LUCIC_LS = _with_steps(_lucic(
-    "lucic_lsgan", 7.8, 40.0, "from lucic_ns_gan's measured step time",
+    "lucic_lsgan", 7.8, 43.0, "lucic_ns_gan's measured 6.3 steps/s (same networks)",
     ("the least-squares loss on D's logits (compare_gan applies it to sigmoid(logit))",)),
     15_625)
-LUCIC_WGAN_GP = _with_steps(_lucic("lucic_wgan_gp", 20.3, 60.0,
-                                   "from lucic_ns_gan's step time × 5 D updates + penalty"),
-                            3_125)
+LUCIC_WGAN_GP = _with_steps(_lucic(
+    "lucic_wgan_gp", 20.3, 60.0, "lucic_ns_gan's step time × 5 D updates and the penalty's "
+    "second backward pass (not measured)"), 3_125)
 
 IWAE_DIFFS = (
     "Adam ε = 1e-8 (the paper: 1e-4)",
@@ -135,12 +144,17 @@ def _burda(name, k, value) -> Row:
       iwae_k=5000,
       reference=Reference("iwae_nll", value, "Burda et al. 2015 (arXiv:1509.00519), Table 1: "
                           f"MNIST, one stochastic layer, IWAE k = {k}, NLL (k = 5,000)"),
-      differences=IWAE_DIFFS, estimate_minutes=60 * 24 * (8 if k == 5 else 40),
-      estimate_basis="vae step time scaled by width and k: days on 2 CPU cores, hours on a GPU")
+      differences=IWAE_DIFFS, estimate_minutes=60 * 24 * (2 if k == 5 else 10),
+      estimate_basis="iwae's 102 steps/s (k = 5, batch 64) measured on " + PROBE + ", scaled: "
+      "9.84 M steps ≈ 1–2 days for k = 5 and ~10× the decoder work for k = 50 on 2 CPU cores; "
+      "not measured on a GPU")
 
 
 LONG_ROWS = (_burda("iwae_burda_k5", 5, 85.54), _burda("iwae_burda_k50", 50, 84.78),
              LUCIC_LS, LUCIC_WGAN_GP)
+
+
+GPU_MINUTES = {"dcgan32": 0.7, "lsgan": 0.7, "sngan": 1.2, "wgan_gp": 1.2}
 
 
 def _gpu(model, dataset) -> Row:
@@ -148,7 +162,9 @@ def _gpu(model, dataset) -> Row:
   return Row(name, model, dataset, 5_000, (0,), overrides={"image_size": 32},
              differences=("the standard CNN on 32×32 grey digits / clothes (the SNGAN paper: "
                           "CIFAR-10 / STL-10 colour images, 100k steps); no published reference",),
-             estimate_minutes=1.0, estimate_basis="FLOP estimate for one H200, not measured")
+             estimate_minutes=GPU_MINUTES[model],
+             estimate_basis="guessed for one H200 (compile ~30 s, a few ms per step, n_critic 5 "
+                            "for sngan / wgan_gp); not measured: no GPU was available")
 
 
 GPU_ROWS = tuple(_gpu(m, d) for d in ("mnist", "fashion_mnist")
