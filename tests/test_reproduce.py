@@ -97,7 +97,7 @@ def test_the_tiny_suite_runs_resumes_after_kill_9_and_skips_finished_rows(tmp_pa
   assert "tiny_gan: seed" not in result.stderr  # Not trained again.
   record = json.loads((runs / "tiny_vae" / "done.json").read_text())
   steps = rows_lib.ROWS["tiny_vae"].steps
-  assert record["seeds"][0]["resumed_from_step"] == (killed_at if killed_at < steps else steps)
+  assert record["seeds"][0]["resumed_from_step"] == min(steps, killed_at)
   assert record["summary"]["iwae_nll"][0] > 0 and len(record["seeds"][0]["metrics"]
                                                      ["iwae_nll_rounds"]) == 2
   gan = json.loads((runs / "tiny_gan" / "done.json").read_text())

@@ -45,8 +45,8 @@ class Row:
     return {**self.overrides, "dataset": self.dataset, "num_steps": self.steps, "seed": seed}
 
 
-ZOO_DIFF = ("the project's own default settings, on the embedded 24,000-image MNIST subset; "
-            "no published reference",)
+ZOO_DIFF = (("the project's own default settings, on the embedded 24,000-image MNIST subset; "
+             "no published reference"),)
 
 
 def _zoo(name, steps, seeds, minutes, basis, iwae_k=0, **overrides) -> Row:
@@ -85,8 +85,8 @@ PYTHAE_VAE = Row(
                         "examples/scripts/reproducibility/README.md: VAE, binary MNIST, "
                         "NLL (200 IS) 89.78 (0.01)", "their paper reference: 89.9"),
     differences=(
-        "data: MNIST's 60,000 training images binarised once from our seed (p = x/255), not "
-        "the fixed Larochelle binarised MNIST (50,000 train / 10,000 validation / 10,000 test)",
+        ("data: MNIST's 60,000 training images binarised once from our seed (p = x/255), not "
+         "the fixed Larochelle binarised MNIST (50,000 train / 10,000 validation / 10,000 test)"),
         "test NLL on the 10,000 MNIST test digits binarised once from our seed",
         "initialisation: Flax LeCun-normal kernels, PyTorch's Linear default in pythae",
         "250,000 steps of batch 100 drawn from 60,000 images (pythae: 500 epochs of 50,000)",
@@ -97,12 +97,12 @@ PYTHAE_VAE = Row(
 
 LUCIC_DIFFS = (
     "z ~ N(0, I) (compare_gan: z ~ U(−1, 1))",
-    "real and fake images go through D in one forward pass, so D's BatchNorm (when on) takes "
-    "its batch statistics over both (compare_gan: two separate passes)",
-    "data: our MNIST training split, 60,000 images (compare_gan: 20 epochs of 50,000 steps "
-    "are counted, the data as TFDS gives it)",
-    "reference is the best FID of a 100-point hyper-parameter search with 10 restarts; this row "
-    "trains compare_gan's default hyper-parameters once per seed",
+    ("real and fake images go through D in one forward pass, so D's BatchNorm (when on) takes "
+     "its batch statistics over both (compare_gan: two separate passes)"),
+    ("data: our MNIST training split of 60,000 images; the run length is compare_gan's, 20 "
+     "epochs counted as 20 × 50,000 images (15,625 batches of 64)"),
+    ("reference is the best FID of a 100-point hyper-parameter search with 10 restarts; this "
+     "row trains compare_gan's default hyper-parameters once per seed"),
 )
 
 
@@ -160,8 +160,9 @@ GPU_MINUTES = {"dcgan32": 0.7, "lsgan": 0.7, "sngan": 1.2, "wgan_gp": 1.2}
 def _gpu(model, dataset) -> Row:
   name = f"{model}_{'fmnist' if dataset == 'fashion_mnist' else dataset}32"
   return Row(name, model, dataset, 5_000, (0,), overrides={"image_size": 32},
-             differences=("the standard CNN on 32×32 grey digits / clothes (the SNGAN paper: "
-                          "CIFAR-10 / STL-10 colour images, 100k steps); no published reference",),
+             differences=(("the standard CNN on 32×32 grey digits / clothes (the SNGAN paper: "
+                           "CIFAR-10 / STL-10 colour images, 100k steps); no published "
+                           "reference"),),
              estimate_minutes=GPU_MINUTES[model],
              estimate_basis="guessed for one H200 (compile ~30 s, a few ms per step, n_critic 5 "
                             "for sngan / wgan_gp); not measured: no GPU was available")

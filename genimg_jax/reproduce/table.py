@@ -41,7 +41,7 @@ def _ours(record: dict) -> str:
   parts = []
   for key, label, scale in SHOWN:
     if key in summary:
-      mean, std, n = summary[key]
+      mean, std, _ = summary[key]
       parts.append(f"{label} {_fmt(mean * scale)} ± {_fmt(std * scale, 2)}"
                    + (f" (k={record['definition']['iwae_k']})" if key == "iwae_nll" else ""))
   return "<br>".join(parts)
@@ -61,8 +61,9 @@ def _minutes(seconds: float) -> str:
 def render(records: list[dict], skipped: list[dict]) -> str:
   """The Markdown page: the table of finished rows, then each row's details, then the rows
   skipped or failed in the last invocation."""
-  lines = [HEADER, "| row | model | data | steps × seeds | ours | reference | wall (min) | "
-           "samples/s | device | date | commit |", "|---|---|---|--:|---|---|--:|--:|---|---|---|"]
+  lines = [HEADER, ("| row | model | data | steps × seeds | ours | reference | wall (min) | "
+                    "samples/s | device | date | commit |"),
+           "|---|---|---|--:|---|---|--:|--:|---|---|---|"]
   for r in records:
     d = r["definition"]
     lines.append(f"| [{r['row']}](#{r['row']}) | `{d['model']}` | {d['dataset']} | "
