@@ -14,6 +14,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.sweep = ""  # "KEY=v1,v2[;KEY2=…]": runs over the product of values (× num_runs each).
   config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.
   config.data_dir = ""  # TFDS data dir; "" ⇒ $TFDS_DATA_DIR, else TFDS's default.
+  config.binarize = "none"  # Pixels as 0/255 with p = x/255: "none", "static" (one seeded draw
+  # per split, fixed for the run) or "dynamic" (a fresh draw per batch; test split: one draw).
   config.image_size = 0  # > 0: center-crop to square and resize to this size at load; 0: as is.
   config.data_on_device = True  # Whole training split on the device; False: stream with Grain.
   config.data_workers = 2  # data_on_device=False: Grain reader threads (0: read when needed).

@@ -15,6 +15,7 @@ seeds (frozen runs listed, not averaged); `--run R` scores run R alone.
 """
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -22,6 +23,7 @@ import jax
 import numpy as np
 
 from genimg_jax import outputs
+from genimg_jax.data import binarize as binarize_lib
 from genimg_jax.data import load_dataset
 from genimg_jax.errors import UserError, exit_on_user_error, flag_names
 from genimg_jax.evaluation import features, likelihood
@@ -74,6 +76,10 @@ def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "class
   test = load_dataset(config.dataset, "test", config.data_dir or None, config.image_size)
   key = jax.random.PRNGKey(seed)  # Its fold_in 0 draws the samples (samples.draw_seeded).
   scorer = samples_lib.SampleScorer(config, space, test.images, test.labels)
+  scored = test  # Binarised runs' bounds are on the test split's fixed binary draw.
+  if config.binarize != "none":
+    scored = dataclasses.replace(test, images=binarize_lib.for_split(
+        test.images, config.binarize, config.seed, "test"))
   many = stacked(info)
   plan = runs_of(info)
   which = list(range(plan.size)) if which in (None, [None]) and many else which or [None]
@@ -93,10 +99,10 @@ def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "class
     if scorer.classifier is not None:
       result["classifier_test_accuracy"] = scorer.classifier.test_accuracy
     if family.scores_test_split:  # VAEs: test −ELBO (β = 1) in nats and bits/dim.
-      result.update(family.evaluate(single, test.images, test.labels, jax.random.fold_in(key, 1),
-                                    config.eval_batch_size))
+      result.update(family.evaluate(single, scored.images, scored.labels,
+                                    jax.random.fold_in(key, 1), config.eval_batch_size))
       if family.estimates_likelihood and iwae_k > 0:
-        result.update(iwae(family, single, test, jax.random.fold_in(key, 2), iwae_k))
+        result.update(iwae(family, single, scored, jax.random.fold_in(key, 2), iwae_k))
     if interpolations:
       grid = np.asarray(interpolation_images(family, single, jax.random.fold_in(key, 3)))
       result["interpolations"] = outputs.save_image_grid(

@@ -142,7 +142,7 @@ def test_engine_draws_n_critic_distinct_real_batches_per_step():
   mesh = sharding.make_mesh()
   recorder = Recorder()
   config = ml_collections.ConfigDict(dict(batch_size=8, parallel="jit", data_on_device=True,
-                                          num_runs=1, sweep=""))
+                                          num_runs=1, sweep="", binarize="none"))
   multi = compiled.build(recorder, config, mesh, compiled.layout_for(recorder, config, mesh, 40))
   _, metrics = multi(state, placement.place_resident(data["image"], data["label"], mesh), 2)
   seen = np.asarray(metrics["label"])  # [K=2, 5, 8]
@@ -150,3 +150,37 @@ def test_engine_draws_n_critic_distinct_real_batches_per_step():
   for step in seen:
     assert sorted(step.ravel().tolist()) == labels.tolist()
   assert not np.array_equal(seen[0], seen[1])  # A fresh epoch order for the second step.
+
+
+def test_dynamic_binarisation_redraws_every_step_and_depends_only_on_the_state():
+  """binarize = "dynamic": each step's real images are a fresh 0/255 draw (mean ≈ the grey
+  level), keyed by the step, so 4 steps in one dispatch = 2 + 2 (what a resume does)."""
+  grey = np.full((16, 4, 4, 1), 128, np.uint8)  # p = 128/255 per pixel.
+  data = {"image": jnp.asarray(grey), "label": jnp.zeros((16,), jnp.int32)}
+
+  class Recorder:
+    batches_per_step = 1
+    axis_name = None
+
+    def train_step(self, state, batch, key):
+      return state.replace(step=state.step + 1), {"image": batch["image"]}
+
+  from genimg_jax.train.vae_step import VAEState
+
+  fresh = lambda: VAEState(step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(0),
+                           data_order=jnp.arange(16, dtype=jnp.int32), params={}, opt_state={})
+  mesh = sharding.make_mesh()
+  config = ml_collections.ConfigDict(dict(batch_size=16, parallel="jit", data_on_device=True,
+                                          num_runs=1, sweep="", binarize="dynamic"))
+  recorder = Recorder()
+  multi = compiled.build(recorder, config, mesh, compiled.layout_for(recorder, config, mesh, 16))
+  placed = placement.place_resident(data["image"], data["label"], mesh)
+  _, once = multi(fresh(), placed, 4)
+  state, first = multi(fresh(), placed, 2)
+  _, second = multi(state, placed, 2)
+  seen = np.asarray(once["image"])  # [4, 16, 4, 4, 1]
+  np.testing.assert_array_equal(seen, np.concatenate([first["image"], second["image"]]))
+  assert set(np.unique(seen).tolist()) == {0, 255}
+  assert abs(seen.mean() / 255 - 128 / 255) < 0.06
+  for a, b in zip(seen[:-1], seen[1:]):  # Every step its own draw of the same grey rows.
+    assert not np.array_equal(np.sort(a.ravel()), a.ravel()) and not np.array_equal(a, b)

@@ -16,7 +16,7 @@ from tests.conftest import zoo_models
     ("iwae", {"num_importance_samples": -3}, "num_importance_samples"),
     ("iwae", {"beta": 4.0}, "beta"),
     ("conv_vae", {"conv_channels": ()}, "conv_channels"),  # The conv architecture's own check.
-    ("vae", {"lr_schedule": "linear"}, "lr_schedule"),  # VAEs declare no schedule.
+    ("vae", {"lr_schedule": "cosine"}, "lr_schedule"),  # A declared schedule must be known.
     ("gan", {"image_size": -2}, r"config\.image_size must be zero or a positive integer, got -2"),
     ("gan", {"process_id": -5}, "process_id"),
 ])

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from genimg_jax.data import binarize as binarize_lib
 from genimg_jax.data import embedded, resize
 from genimg_jax.errors import UserError
 
@@ -30,13 +31,16 @@ class Dataset:
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
-                 image_size: int = 0) -> Dataset:
+                 image_size: int = 0, binarize: str = "none", seed: int = 0) -> Dataset:
   """Loads split `split` of data set `name`: `mnist_embedded` or any prepared TFDS image set.
 
   image_size > 0 (`config.image_size`): every image is center-cropped to a square and resized
   to image_size × image_size once, here (Pillow BICUBIC per channel, antialiased when
   shrinking; see `genimg_jax.data.resize`), so sets whose images differ in size load too.
   Channels, dtype (uint8), labels and num_classes are unchanged. 0: images as stored.
+  binarize (`config.binarize`, data/binarize.py): "static" draws every pixel once as 0 or 255
+  from (seed, split), after resizing; "dynamic" does so for the test split only (training
+  batches are drawn afresh per batch); "none" leaves the grey levels.
   """
   if split not in SPLITS:
     raise UserError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
@@ -45,12 +49,24 @@ def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
     raise UserError(f"image_size must be a non-negative integer (0: as stored), got "
                     f"{image_size!r}")
   image_size = int(image_size)
+  if binarize not in binarize_lib.MODES:
+    raise UserError(f"unknown binarisation {binarize!r}: use one of "
+                    f"{', '.join(binarize_lib.MODES)}")
   if name == embedded.NAME:
     images, labels = embedded.load(split)
     if image_size:
       images = resize.resize_images(images, image_size)
-    return Dataset(name, split, images, labels, embedded.NUM_CLASSES)
-  from genimg_jax.data import tfds_source  # Imported lazily: TFDS is slow to import.
+    num_classes = embedded.NUM_CLASSES
+  else:
+    from genimg_jax.data import tfds_source  # Imported lazily: TFDS is slow to import.
 
-  images, labels, num_classes = tfds_source.load(name, split, data_dir, image_size)
+    images, labels, num_classes = tfds_source.load(name, split, data_dir, image_size)
+  images = binarize_lib.for_split(images, binarize, seed, split)
   return Dataset(name, split, images, labels, num_classes)
+
+
+def load_split(config, split: str = "train") -> Dataset:
+  """Split `split` of the config's data set as its runs train and score on: `config.dataset`,
+  `data_dir`, `image_size`, and `binarize` seeded by `config.seed`."""
+  return load_dataset(config.dataset, split, config.data_dir or None, config.image_size,
+                      config.binarize, config.seed)

@@ -14,6 +14,15 @@ cross-entropy, a fixed seed: training is deterministic, and the weights (with th
 accuracy and the hash of the settings) are cached in `<cache_dir>/classifier/` as .npz. A cache
 file that cannot be read (truncated, garbled) is trained again and replaced, saying so in one
 line on stderr; being deterministic, the new file holds the same weights.
+
+KID's features: the cubic kernel k(x, y) = (xᵀy/D + 1)³ expects features of unit scale
+(Inception's pool features are), while these ReLU features reach tens. So KID (only KID) sees
+them centred and scaled, z = (f − μ)/s (evaluation/kid.py: μ per dimension, s one global
+scale, E‖z‖²/D = 1), with μ, s from the classifier's own features of the whole train split,
+computed once and stored in the cache file beside the weights
+(`KID_NORMALISATION_VERSION`; a file without them, or of another version, gets them computed
+and added, the weights untouched). FID, precision/recall and density/coverage use the raw
+features, as before.
 """
 
 import dataclasses
@@ -31,12 +40,16 @@ import optax
 
 from genimg_jax import outputs
 from genimg_jax.errors import UserError, flag
+from genimg_jax.evaluation import kid as kid_lib
 from genimg_jax.models import conv_layers
 
 # Settings that define a classifier; their hash names the cache file.
 DEFAULT_SETTINGS = dict(channels=(32, 64), kernels=(5, 3), features=48, epochs=8.0,
                         batch_size=128, learning_rate=2e-3, shift=1, pool=False, dropout=0.2,
                         batch_norm=False, seed=0, version=1)
+# Version of the per-dimension standardisation of KID's features stored in each cache file;
+# a file of another version (or none) has it recomputed, never read as this one.
+KID_NORMALISATION_VERSION = 1
 
 
 class CNN(nn.Module):
@@ -84,6 +97,8 @@ class Classifier:
   test_accuracy: float
   settings_id: str
   batch_size: int = 1000
+  feature_mean: np.ndarray | None = None  # Train-split μ and global s: KID's scale.
+  feature_scale: float = 1.0
 
   def __post_init__(self):
     self._apply = jax.jit(lambda p, x: self.module.apply(p, x))
@@ -97,6 +112,10 @@ class Classifier:
   def __call__(self, images: np.ndarray) -> np.ndarray:
     """Penultimate-layer features [N, D] (float32) of float images [N, H, W, C] in [0, 1]."""
     return self._outputs(images, 1)
+
+  def kid_features(self, features: np.ndarray) -> np.ndarray:
+    """Features [N, D] as KID sees them: (f − μ)/s with the train split's μ and s."""
+    return kid_lib.standardise(features, self.feature_mean, self.feature_scale)
 
   def probabilities(self, images: np.ndarray) -> np.ndarray:
     """p(y|x) [N, classes] (softmax of the logits)."""
@@ -191,18 +210,22 @@ def cache_path(cache_dir: str, dataset: str, settings: dict) -> str:
   return os.path.join(cache_dir, "classifier", f"{dataset}-{settings_hash(settings)}.npz")
 
 
-def _save(path: str, params, accuracy: float, settings: dict, num_classes: int) -> None:
+def _save(path: str, params, accuracy: float, settings: dict, num_classes: int,
+          normalisation: tuple[np.ndarray, np.ndarray]) -> None:
   flat = {"/".join(str(k.key) for k in path): np.asarray(v)
           for path, v in jax.tree_util.tree_flatten_with_path(params)[0]}
   os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = path + ".tmp.npz"
   np.savez(tmp, test_accuracy=accuracy, num_classes=num_classes,
-           settings=json.dumps(settings, sort_keys=True), **{"param:" + k: v for k, v in flat.items()})
+           settings=json.dumps(settings, sort_keys=True), kid_feature_mean=normalisation[0],
+           kid_feature_scale=normalisation[1], kid_normalisation_version=KID_NORMALISATION_VERSION,
+           **{"param:" + k: v for k, v in flat.items()})
   os.replace(tmp, path)  # Atomic: a crash never leaves half a cache file.
 
 
 def _load(path: str, settings: dict):
-  """(params, test accuracy, classes) from a cache file written with the same settings."""
+  """(params, test accuracy, classes, (μ, s) of KID's features or None when the file has no
+  normalisation of this version) from a cache file written with the same settings."""
   with np.load(path) as npz:
     if json.loads(str(npz["settings"])) != json.loads(json.dumps(settings, sort_keys=True)):
       raise ValueError("settings differ")
@@ -214,19 +237,37 @@ def _load(path: str, settings: dict):
         for key in parents:
           node = node.setdefault(key, {})
         node[leaf] = jnp.asarray(npz[name])
-    return params, float(npz["test_accuracy"]), int(npz["num_classes"])
+    normalisation = None
+    if ("kid_normalisation_version" in npz.files
+        and int(npz["kid_normalisation_version"]) == KID_NORMALISATION_VERSION):
+      normalisation = (np.asarray(npz["kid_feature_mean"]), float(npz["kid_feature_scale"]))
+    return params, float(npz["test_accuracy"]), int(npz["num_classes"]), normalisation
+
+
+def _splits(dataset: str, image_size: int, data_dir, data):
+  """(train images, train labels, test images, test labels, classes): `data`, else loaded."""
+  if data is not None:
+    return data
+  from genimg_jax.data import load_dataset
+  train_set = load_dataset(dataset, "train", data_dir, image_size)
+  test_set = load_dataset(dataset, "test", data_dir, image_size)
+  return (train_set.images, train_set.labels, test_set.images, test_set.labels,
+          train_set.num_classes)
+
+
+def _normalisation(module, params, train_images_u8, batch: int = 1000):
+  """(μ per feature, global s) of the classifier's features of the whole train split."""
+  apply = jax.jit(lambda p, x: module.apply(p, x.astype(jnp.float32) / 255.0)[1])
+  features = np.concatenate([np.asarray(apply(params, train_images_u8[i:i + batch]))
+                             for i in range(0, len(train_images_u8), batch)])
+  return kid_lib.standardisation(features)
 
 
 def _train_and_cache(dataset: str, image_size: int, path: str, data_dir, settings: dict, data,
                      why: str):
   """Trains on the data set's splits (loaded by name, at `image_size`, unless `data` is given)
   and caches; `why` (one line on stderr) says why it is trained now."""
-  if data is None:
-    from genimg_jax.data import load_dataset
-    train_set = load_dataset(dataset, "train", data_dir, image_size)
-    test_set = load_dataset(dataset, "test", data_dir, image_size)
-    data = (train_set.images, train_set.labels, test_set.images, test_set.labels,
-            train_set.num_classes)
+  data = _splits(dataset, image_size, data_dir, data)
   num_classes = int(data[4])
   if num_classes <= 1:
     raise UserError(f"data set {dataset!r} has no class labels, so the project's classifier "
@@ -234,12 +275,17 @@ def _train_and_cache(dataset: str, image_size: int, path: str, data_dir, setting
                     f"{flag('inception_weights', 'PATH')} (the Inception weights)")
   print(why, file=sys.stderr, flush=True)
   params, accuracy = train(*data[:4], num_classes, settings)
+  normalisation = _normalisation(_module(settings, num_classes), params, data[0])
+  _save_or_explain(path, params, accuracy, settings, num_classes, normalisation)
+  return params, accuracy, num_classes, normalisation
+
+
+def _save_or_explain(path, *args) -> None:
   try:
-    _save(path, params, accuracy, settings, num_classes)
+    _save(path, *args)
   except OSError as e:
     raise UserError(f"cannot write the classifier cache {path} ({e.strerror}): pass a "
                     f"writable {flag('eval_cache_dir', 'DIR')} or set $GENIMG_CACHE_DIR") from None
-  return params, accuracy, num_classes
 
 
 def get_classifier(dataset: str, cache_dir: str, data_dir: str | None = None,
@@ -256,14 +302,21 @@ def get_classifier(dataset: str, cache_dir: str, data_dir: str | None = None,
   train_now = lambda why: _train_and_cache(dataset, image_size, path, data_dir, settings, data,
                                            why)
   try:
-    params, accuracy, num_classes = _load(path, settings)
+    params, accuracy, num_classes, normalisation = _load(path, settings)
   except (FileNotFoundError, NotADirectoryError):  # Not cached yet.
-    params, accuracy, num_classes = train_now(
+    params, accuracy, num_classes, normalisation = train_now(
         f"training the {name} feature classifier once (cached in {path})")
   except Exception as e:  # pylint: disable=broad-except  # Truncated, garbled, other settings.
     reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
-    params, accuracy, num_classes = train_now(
+    params, accuracy, num_classes, normalisation = train_now(
         f"the {name} feature classifier cache {path} cannot be read ({reason}): training the "
         f"classifier again to replace it")
   module = _module(settings, num_classes)
-  return Classifier(module, params, accuracy, f"{name}-{settings_hash(settings)}")
+  if normalisation is None:  # A file from before KID's standardisation (or of another version).
+    print(f"adding KID's feature standardisation (version {KID_NORMALISATION_VERSION}) to the "
+          f"{name} classifier cache {path}", file=sys.stderr, flush=True)
+    normalisation = _normalisation(module, params,
+                                   _splits(dataset, image_size, data_dir, data)[0])
+    _save_or_explain(path, params, accuracy, settings, num_classes, normalisation)
+  return Classifier(module, params, accuracy, f"{name}-{settings_hash(settings)}",
+                    feature_mean=normalisation[0], feature_scale=normalisation[1])

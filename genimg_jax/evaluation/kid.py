@@ -5,9 +5,32 @@ MMD²_u = 1/(m(m−1)) Σ_{i≠i'} k(x_i, x_i') + 1/(n(n−1)) Σ_{j≠j'} k(y_j
          − 2/(mn) Σ_{i,j} k(x_i, y_j),
 an unbiased estimate of MMD² (so it can be negative). KID reports its mean ± std over
 `num_subsets` random subsets of `subset_size` from each set.
+
+The 1/D in k assumes features of unit scale. Features that are not (the project's classifier's
+ReLU features) are standardised first: z = (f − μ)/s, μ the mean and s² the mean per-dimension
+variance of a fixed reference set (the train split), so every run of one space is measured on
+the same scale.
 """
 
 import numpy as np
+
+
+def standardisation(features: np.ndarray) -> tuple[np.ndarray, float]:
+  """(μ per dimension, s) of reference features [N, D] (float64): centred by μ and divided by
+  one global s = √(Σ_j Var_j / D), the features have E‖z‖²/D = 1 on the reference set. One s
+  for every dimension (not one σ per dimension): a near-constant unit is never blown up, and
+  z stays a rotation of f − μ scaled by 1/s."""
+  f = np.asarray(features, np.float64)
+  mean = f.mean(axis=0)
+  scale = float(np.sqrt(np.mean(f.var(axis=0))))
+  return mean, (scale if scale > 0 else 1.0)
+
+
+def standardise(features: np.ndarray, mean, scale) -> np.ndarray:
+  """(f − μ)/s (float64); features unchanged when μ is None."""
+  if mean is None:
+    return features
+  return (np.asarray(features, np.float64) - mean) / scale
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -84,6 +84,7 @@ class SampleScorer:
     self.real = features_lib.reference_features(self.space, data_name, test_images,
                                                 self.cache_dir)
     self.real_stats = fid_lib.gaussian_stats(self.real)
+    self.real_for_kid = getattr(self.space, "kid_features", lambda f: f)(self.real)
     self.real_for_classes = None
     if self.classifier is not None and self.classifier is not self.space:
       self.real_for_classes = features_lib.reference_features(
@@ -94,7 +95,8 @@ class SampleScorer:
     fake = self.space(images)
     precision, recall = manifold.precision_recall(self.real, fake, PRECISION_RECALL_K)
     density, coverage = manifold.density_coverage(self.real, fake, DENSITY_COVERAGE_K)
-    kid_mean, kid_std = kid_lib.kid(self.real, fake)
+    kid_space = getattr(self.space, "kid_features", lambda f: f)  # Unit scale for k(x, y).
+    kid_mean, kid_std = kid_lib.kid(self.real_for_kid, kid_space(fake))
     out = {"fid": fid_lib.frechet_distance(self.real_stats, fid_lib.gaussian_stats(fake)),
            "kid": kid_mean, "kid_std": kid_std, "precision": precision, "recall": recall,
            "density": density, "coverage": coverage,

@@ -31,9 +31,12 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec as P
 
-from genimg_jax.data import batching, placement
+from genimg_jax.data import batching, binarize, placement
 from genimg_jax.sharding import DATA_AXIS
-from genimg_jax.train import runs, sweep
+from genimg_jax.train import parallel, runs, sweep
+
+BINARIZE_STREAM = 1 << 20  # fold_in(step key, ·) of the dynamic binarisation (families split
+# the step key itself, so a folded-in stream is independent of theirs).
 
 
 def step_key(state) -> jnp.ndarray:
@@ -146,8 +149,12 @@ def build(family, config, mesh: Mesh, layout: batching.Layout) -> MultiStep:
   """
   pmap = config.parallel == "pmap"
   family = dataclasses.replace(family, axis_name=DATA_AXIS) if pmap else family
-  train_step = lambda state, batch, key, hp: runs.with_hyperparameters(family, hp).train_step(
-      state, batch, key)
+  def train_step(state, batch, key, hp):
+    if config.binarize == "dynamic":  # A fresh binary draw of this step's real images.
+      draw_key = parallel.device_key(jax.random.fold_in(key, BINARIZE_STREAM), family.axis_name)
+      batch = {**batch, "image": binarize.dynamic(batch["image"], draw_key)}
+    return runs.with_hyperparameters(family, hp).train_step(state, batch, key)
+
   n = family.batches_per_step
   if config.data_on_device:
     step, place = _resident_step(train_step, layout, n, mesh, per_device=pmap), None

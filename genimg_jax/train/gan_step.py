@@ -63,8 +63,8 @@ class GAN:
   n_critic: int = 1  # D updates per step, each on its own real batch.
   penalty: bool = False  # The WGAN-GP gradient penalty is on (its λ > 0 in some run).
   ema: bool = False  # The state keeps an EMA of G (its decay > 0 in some run).
-  lr_schedule: str = "constant"  # optim.SCHEDULES.
-  num_steps: int = 0  # Steps of the run (the linear schedule's length).
+  g_schedule: optim.Schedule = optim.Schedule()  # Of G's step size.
+  d_schedule: optim.Schedule = optim.Schedule()  # Of D's (counting its n_critic updates).
   num_classes: int = 0  # > 0: class-conditional G and D.
   axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
@@ -100,7 +100,9 @@ class GAN:
                gan_losses.GAN_LOSSES[config.loss], config.latent_dim,
                OUTPUT_RANGES[config.output_activation], config.n_critic,
                sweep.largest(config, "gp_weight") > 0, sweep.largest(config, "ema_decay") > 0,
-               config.lr_schedule, config.num_steps, num_classes if config.conditional else 0)
+               optim.Schedule.from_config(config),
+               optim.Schedule.from_config(config, updates_per_step=config.n_critic),
+               num_classes if config.conditional else 0)
 
   @property
   def hyperparameters(self) -> dict:
@@ -109,8 +111,7 @@ class GAN:
 
   def optimizers(self, hp: dict) -> tuple[optax.GradientTransformation, ...]:
     """(G's Adam, D's Adam) at the values `hp`; D's schedule counts its n_critic updates."""
-    return (optim.adam(hp, self.lr_schedule, self.num_steps),
-            optim.adam(hp, self.lr_schedule, self.num_steps * self.n_critic))
+    return optim.adam(hp, self.g_schedule), optim.adam(hp, self.d_schedule)
 
   @property
   def batches_per_step(self) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 
 from genimg_jax import checkpoint as ckpt
 from genimg_jax import outputs, sharding
-from genimg_jax.data import feeding, load_dataset
+from genimg_jax.data import feeding, load_split
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
 from genimg_jax.evaluation.training import TrainingEvaluator
 from genimg_jax.train import compiled, distributed, run_config, runs, signals, sweep
@@ -58,8 +58,7 @@ class Run:
       self.train_data = streaming.open_split(config.dataset, "train", config.data_dir or None,
                                              config.image_size)
     else:
-      self.train_data = load_dataset(config.dataset, "train", config.data_dir or None,
-                                     image_size=config.image_size)
+      self.train_data = load_split(config, "train")  # Binarised as config.binarize says.
     self.image_shape = self.train_data.image_shape
     self.family = build_family(config, self.image_shape, self.train_data.num_classes)
     self.mesh = sharding.make_mesh()
@@ -118,8 +117,7 @@ class Run:
   def test_data(self):
     """The test split (loaded once, on first use)."""
     if self._test_data is None:
-      self._test_data = load_dataset(self.config.dataset, "test", self.config.data_dir or None,
-                                     image_size=self.config.image_size)
+      self._test_data = load_split(self.config, "test")
     return self._test_data
 
   def feed(self, state):

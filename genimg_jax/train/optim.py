@@ -1,11 +1,14 @@
-"""Optimisers from config (Optax): Adam with a constant or linearly decaying step size, and the
-EMA of parameters."""
+"""Optimisers from config (Optax): Adam with a constant, linearly decaying or step-decayed
+step size, and the EMA of parameters."""
+
+import dataclasses
 
 import optax
 
 from genimg_jax import config_checks as checks
+from genimg_jax.errors import UserError
 
-SCHEDULES = ("constant", "linear")  # config.lr_schedule values.
+SCHEDULES = ("constant", "linear", "multistep")  # config.lr_schedule values.
 
 
 def check_config(config, schedule: bool = True) -> None:
@@ -15,40 +18,65 @@ def check_config(config, schedule: bool = True) -> None:
   checks.fraction(config, "adam_b1", "adam_b2")
   if schedule:
     checks.choice(config, "lr_schedule", SCHEDULES)
+    if config.lr_schedule == "multistep":  # Its keys: declared by the configs that use it.
+      checks.positive(config, "lr_decay_factor")
+      if any(not isinstance(b, int) or b <= 0 for b in config.lr_boundaries):
+        raise UserError(f"config.lr_boundaries must be positive step counts, got "
+                        f"{config.lr_boundaries!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """How the step size changes over a run's optimiser updates (values aside: the step size
+  itself is a hyper-parameter, which a sweep may trace)."""
+
+  kind: str = "constant"  # One of SCHEDULES.
+  total_updates: int = 0  # "linear": updates to reach 0 (num_steps · updates per step).
+  boundaries: tuple[int, ...] = ()  # "multistep": updates at which it is multiplied by factor.
+  factor: float = 1.0
+
+  @classmethod
+  def from_config(cls, config, updates_per_step: int = 1, kind: str | None = None) -> "Schedule":
+    """config.lr_schedule (or `kind`) over num_steps · updates_per_step updates (e.g. n_critic
+    for D); multistep boundaries are config.lr_boundaries steps, as PyTorch's MultiStepLR."""
+    kind = kind or config.lr_schedule
+    if kind == "multistep":
+      return cls(kind, boundaries=tuple(int(b) * updates_per_step for b in config.lr_boundaries),
+                 factor=float(config.lr_decay_factor))
+    return cls(kind, total_updates=config.num_steps * updates_per_step)
+
+  def __call__(self, lr):
+    """The step size (a float or an optax schedule) starting from `lr`: constant, decayed
+    linearly to 0 as StudioGAN / Mimicry do, or multiplied by `factor` at each boundary."""
+    if self.kind == "linear":
+      return optax.linear_schedule(lr, 0.0, transition_steps=self.total_updates)
+    if self.kind == "multistep":
+      return optax.piecewise_constant_schedule(lr, {b: self.factor for b in self.boundaries})
+    return lr
 
 
 def learning_rate(config, updates_per_step: int = 1,
                   schedule: str | None = None) -> optax.Schedule | float:
-  """config.learning_rate, constant or decayed linearly to 0 over the run's optimiser updates
-  (num_steps · updates_per_step, e.g. n_critic for D) as StudioGAN / Mimicry do. `schedule`:
-  config.lr_schedule unless given (VAE configs declare none: "constant")."""
-  return _step_size(config.learning_rate, schedule or config.lr_schedule,
-                    config.num_steps * updates_per_step)
-
-
-def _step_size(lr, schedule: str, total_updates: int):
-  return (optax.linear_schedule(lr, 0.0, transition_steps=total_updates)
-          if schedule == "linear" else lr)
-
-
-def adam_from_config(config, updates_per_step: int = 1,
-                     schedule: str | None = None) -> optax.GradientTransformation:
-  """Adam(learning_rate(config, ...), b1=config.adam_b1, b2=config.adam_b2)."""
-  return adam({k: config[k] for k in HYPERPARAMETERS}, schedule or config.lr_schedule,
-              config.num_steps * updates_per_step)
+  """config.learning_rate under Schedule.from_config(config, updates_per_step, schedule)."""
+  return Schedule.from_config(config, updates_per_step, schedule)(config.learning_rate)
 
 
 HYPERPARAMETERS = ("learning_rate", "adam_b1", "adam_b2")  # What `adam` reads from `hp`.
 
 
-def adam(hp: dict, schedule: str = "constant",
-         total_updates: int = 0) -> optax.GradientTransformation:
+def adam(hp: dict, schedule: Schedule = Schedule()) -> optax.GradientTransformation:
   """Adam from hyper-parameter values `hp` (Python floats, or one run's traced values when they
-  are swept): step size hp["learning_rate"], constant or decayed linearly to 0 over
-  `total_updates`. The optimiser state's structure does not depend on the values, so Adam can
-  be rebuilt inside a step from per-run values and update a state `init` made."""
-  return optax.adam(_step_size(hp["learning_rate"], schedule, total_updates), b1=hp["adam_b1"],
-                    b2=hp["adam_b2"])
+  are swept): step size schedule(hp["learning_rate"]), b1 = hp["adam_b1"], b2 = hp["adam_b2"].
+  The optimiser state's structure does not depend on the values, so Adam can be rebuilt inside
+  a step from per-run values and update a state that `init` made."""
+  return optax.adam(schedule(hp["learning_rate"]), b1=hp["adam_b1"], b2=hp["adam_b2"])
+
+
+def adam_from_config(config, updates_per_step: int = 1,
+                     schedule: str | None = None) -> optax.GradientTransformation:
+  """adam(the config's values, Schedule.from_config(config, updates_per_step, schedule))."""
+  return adam({k: config[k] for k in HYPERPARAMETERS},
+              Schedule.from_config(config, updates_per_step, schedule))
 
 
 def ema_update(ema_params, params, decay: float):

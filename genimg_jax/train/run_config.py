@@ -17,9 +17,9 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "eval_every", "eval_num_samples", "eval_space", "eval_cache_dir",
                   "eval_classifier_epochs", "inception_weights",
                   "data_on_device", "data_workers")  # Streamed batches = device-drawn ones.
-# Keys left out of the fingerprint while they hold these values (keys added after runs were
-# saved: a run that does not use them resumes as before).
-NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": ""}
+# Keys whose value here changes nothing a run computed before the key existed: left out of the
+# fingerprint at this value, so checkpoints written before the key was added still resume.
+NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none"}
 
 
 def validate(config) -> None:
@@ -38,6 +38,7 @@ def validate(config) -> None:
   checks.choice(config, "compute_dtype", ("float32", "bfloat16"))
   checks.choice(config, "parallel", ("jit", "pmap"))
   checks.choice(config, "eval_space", ("classifier", "inception"))
+  checks.choice(config, "binarize", ("none", "static", "dynamic"))
   if config.eval_space == "inception" and not config.inception_weights:
     raise UserError("config.eval_space='inception' needs --config.inception_weights=PATH (a "
                     "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
@@ -46,6 +47,13 @@ def validate(config) -> None:
   if not isinstance(config.sweep, str):
     raise UserError(f"config.sweep must be a string {sweep.SYNTAX!r}, got {config.sweep!r}")
   sweep.check_config(config, family.sweepable, validate)
+  if sweep.uses_runs_axis(config) and config.binarize == "static":
+    raise UserError("config.binarize='static' draws one binary data set from config.seed, which "
+                    "the runs of one program share: use num_runs = 1 without a sweep, or "
+                    "binarize='dynamic'")
+  if config.binarize != "none" and not config.data_on_device:
+    raise UserError(f"config.binarize={config.binarize!r} needs config.data_on_device=True (the "
+                    f"streamed feed reads grey images): drop data_on_device=False")
   if sweep.uses_runs_axis(config) and not config.data_on_device:
     raise UserError("config.num_runs > 1 and config.sweep need config.data_on_device=True (the "
                     "streamed feed reads one run's rows): drop data_on_device=False")
@@ -62,7 +70,8 @@ def validate(config) -> None:
 
 
 def _model_settings(config_dict: dict) -> dict:
-  """The settings that change what a run computes (num_steps too under a decaying schedule)."""
+  """The settings that change what a run computes (num_steps too under a decaying schedule),
+  less the keys at their NEUTRAL_DEFAULTS value."""
   decays = config_dict.get("lr_schedule", "constant") != "constant"  # VAEs have no schedule.
   return {k: v for k, v in config_dict.items()
           if (k not in RESUMABLE_KEYS or (decays and k == "num_steps"))

@@ -72,6 +72,7 @@ class VAE:
   num_classes: int = 0  # > 0: class-conditional; labels go into encoder and decoder.
   data_range: tuple[float, float] = DATA_RANGE
   axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
+  schedule: optim.Schedule = optim.Schedule()  # Of the step size (lr_schedule, if declared).
 
   reconstructs = True  # The capabilities of train/families.Family: a VAE has all of them.
   scores_test_split = True
@@ -92,10 +93,7 @@ class VAE:
     if config.objective == "iwae" and config.beta != 1:
       raise UserError(f"config.beta={config.beta} has no effect on the iwae objective (it bounds "
                       f"log p(x) with β = 1): use --config.objective=elbo for a β-VAE")
-    optim.check_config(config, schedule=False)  # VAEs train at a constant step size.
-    if "lr_schedule" in config:
-      raise UserError("config.lr_schedule is not used by VAEs (they train at a constant step "
-                      "size): remove it from the config")
+    optim.check_config(config, schedule="lr_schedule" in config)  # Constant unless declared.
 
   @classmethod
   def from_config(cls, config, image_shape, num_classes: int = 0) -> "VAE":
@@ -103,17 +101,18 @@ class VAE:
     return cls(_network(config, image_shape, classes),
                tuple((k, config[k]) for k in cls.sweepable), config.latent_dim,
                config.likelihood, config.gaussian_sigma, config.objective,
-               config.num_importance_samples, classes)
+               config.num_importance_samples, classes,
+               schedule=optim.Schedule.from_config(
+                   config, kind=config.lr_schedule if "lr_schedule" in config else "constant"))
 
   @property
   def hyperparameters(self) -> dict:
     """{key: value} of `sweepable` (floats; traced per-run values under the runs axis)."""
     return dict(self.hyper)
 
-  @staticmethod
-  def optimizer(hp: dict) -> optax.GradientTransformation:
-    """Adam at the values `hp`, constant step size."""
-    return optim.adam(hp)
+  def optimizer(self, hp: dict) -> optax.GradientTransformation:
+    """Adam at the values `hp` under the config's schedule (constant unless declared)."""
+    return optim.adam(hp, self.schedule)
 
   def _labels(self, labels):
     """The labels the network takes: None when unconditional (labels are then ignored)."""

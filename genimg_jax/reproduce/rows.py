@@ -1,0 +1,197 @@
+"""Every row of the results suite, as data, and the suites that group them.
+
+A row trains `model` (configs/<model>.py with `overrides`) on `dataset` for `steps` steps, once
+per seed, and scores each seed in every feature space of `spaces` ((space, samples) pairs;
+"inception" only when the suite is given the weights file); VAEs add the test −ELBO and the
+IWAE NLL with `iwae_k` importance samples, averaged over `nll_rounds` independent rounds.
+`reference` is the published number beside which ours is shown, with its `source`;
+`differences` lists every known way our protocol differs from the source's.
+`estimate_minutes`: the whole row (every seed, training and evaluation) on the suite's device,
+from short measured runs (cpu rows: 2 shared CPU cores) or, where stated, a FLOP estimate.
+"""
+
+import dataclasses
+
+EMBEDDED = "mnist_embedded"
+CLASSIFIER_10K = (("classifier", 10_000),)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+  metric: str  # A key of our results: "fid_inception", "iwae_nll", ...
+  value: float
+  source: str  # Paper / repository, with the table or file.
+  note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  name: str
+  model: str  # configs/<model>.py.
+  dataset: str
+  steps: int
+  seeds: tuple[int, ...] = (0,)
+  overrides: dict = dataclasses.field(default_factory=dict)  # Config key → value.
+  spaces: tuple[tuple[str, int], ...] = CLASSIFIER_10K
+  iwae_k: int = 0  # VAEs: importance samples of the NLL (0: no IWAE bound).
+  nll_rounds: int = 1
+  reference: Reference | None = None
+  differences: tuple[str, ...] = ()
+  estimate_minutes: float = 0.0
+  estimate_basis: str = ""  # How estimate_minutes was obtained.
+
+  def config_overrides(self, seed: int) -> dict:
+    """Every config key the row sets for `seed` (its overrides, data set, steps, seed)."""
+    return {**self.overrides, "dataset": self.dataset, "num_steps": self.steps, "seed": seed}
+
+
+ZOO_DIFF = (("the project's own default settings, on the embedded 24,000-image MNIST subset; "
+             "no published reference"),)
+
+
+def _zoo(name, steps, seeds, minutes, basis, iwae_k=0, **overrides) -> Row:
+  return Row(name, name, EMBEDDED, steps, seeds, overrides, iwae_k=iwae_k,
+             differences=ZOO_DIFF, estimate_minutes=minutes, estimate_basis=basis)
+
+
+# cpu: every zoo model at its default settings on the embedded digits, plus the literature rows
+# that fit 2 CPU cores (pythae's VAE, Lucic et al.'s NS GAN). Steps: the model's default where
+# it fits, else stated.
+PROBE = "2 CPU cores shared with other jobs (load ≈ 5)"
+
+
+def _basis(rate: float, eval_minutes: float) -> str:
+  return (f"{rate:g} steps/s measured over a short probe on {PROBE}, plus ~{eval_minutes:g} "
+          f"min scoring per seed (estimated)")
+
+
+CPU_ROWS = (
+    _zoo("gan", 5_000, (0, 1), 9.5, _basis(19.6, 0.5)),
+    _zoo("gan_seed", 5_000, (0, 1), 7.2, _basis(27.3, 0.5)),
+    _zoo("vae", 10_000, (0, 1, 2), 7.3, _basis(178, 1.5), iwae_k=1000),
+    _zoo("cvae", 10_000, (0, 1, 2), 7.0, _basis(202, 1.5), iwae_k=1000),
+    _zoo("iwae", 10_000, (0, 1, 2), 9.4, _basis(102, 1.5), iwae_k=1000),
+    _zoo("conv_vae", 1_000, (0, 1), 6.4, _basis(9.9, 1.5), iwae_k=20),
+    _zoo("beta_vae", 1_000, (0,), 3.0, _basis(20.1, 1.5), iwae_k=20),
+    _zoo("dcgan", 1_000, (0,), 11.0, _basis(1.57, 0.5)),
+    _zoo("cgan", 600, (0,), 7.5, _basis(1.48, 0.5)),
+)
+# The 32-px standard-CNN models (dcgan32, sngan, wgan_gp, lsgan) are the gpu suite's: on these
+# 2 cores dcgan32 ran 0.27 steps/s (5,000 steps ≈ 5 hours).
+
+PYTHAE_VAE = Row(
+    "vae_pythae", "vae_pythae", "mnist", 250_000, (0,), iwae_k=200, nll_rounds=5,
+    reference=Reference("iwae_nll", 89.78, "pythae (github clementchadebec/benchmark_VAE), "
+                        "examples/scripts/reproducibility/README.md: VAE, binary MNIST, "
+                        "NLL (200 IS) 89.78 (0.01)", "their paper reference: 89.9"),
+    differences=(
+        ("data: MNIST's 60,000 training images binarised once from our seed (p = x/255), not "
+         "the fixed Larochelle binarised MNIST (50,000 train / 10,000 validation / 10,000 test)"),
+        "test NLL on the 10,000 MNIST test digits binarised once from our seed",
+        "initialisation: Flax LeCun-normal kernels, PyTorch's Linear default in pythae",
+        "250,000 steps of batch 100 drawn from 60,000 images (pythae: 500 epochs of 50,000)",
+        "the final model is scored (as pythae); no validation-based selection",
+    ),
+    estimate_minutes=27.0,
+    estimate_basis=_basis(292, 7) + "; includes training the mnist classifier once (~3 min)")
+
+LUCIC_DIFFS = (
+    "z ~ N(0, I) (compare_gan: z ~ U(−1, 1))",
+    ("real and fake images go through D in one forward pass, so D's BatchNorm (when on) takes "
+     "its batch statistics over both (compare_gan: two separate passes)"),
+    ("data: our MNIST training split of 60,000 images; the run length is compare_gan's, 20 "
+     "epochs counted as 20 × 50,000 images (15,625 batches of 64)"),
+    ("reference is the best FID of a 100-point hyper-parameter search with 10 restarts; this "
+     "row trains compare_gan's default hyper-parameters once per seed"),
+)
+
+
+def _lucic(name, metric_value, minutes, basis, extra=()) -> Row:
+  return Row(
+      name, name, "mnist", 0, (0,),
+      spaces=(("classifier", 10_000), ("inception", 10_000)),
+      reference=Reference("fid_inception", metric_value,
+                          "Lucic et al. 2018 (arXiv:1711.10337), Table 2: best FID on MNIST",
+                          "value as recalled from the paper: check it against Table 2"),
+      differences=LUCIC_DIFFS + tuple(extra), estimate_minutes=minutes, estimate_basis=basis)
+
+
+def _with_steps(row: Row, steps: int) -> Row:
+  return dataclasses.replace(row, steps=steps)
+
+
+LUCIC_NS = _with_steps(_lucic(
+    "lucic_ns_gan", 6.8, 43.0, _basis(6.3, 1.0) + "; Inception FID of 10k samples adds ~13 min "
+    "when --inception_weights is given"), 15_625)
+LUCIC_LS = _with_steps(_lucic(
+    "lucic_lsgan", 7.8, 43.0, "lucic_ns_gan's measured 6.3 steps/s (same networks)",
+    ("the least-squares loss on D's logits (compare_gan applies it to sigmoid(logit))",)),
+    15_625)
+LUCIC_WGAN_GP = _with_steps(_lucic(
+    "lucic_wgan_gp", 20.3, 60.0, "lucic_ns_gan's step time × 5 D updates and the penalty's "
+    "second backward pass (not measured)"), 3_125)
+
+IWAE_DIFFS = (
+    "Adam ε = 1e-8 (the paper: 1e-4)",
+    "initialisation: Flax LeCun-normal kernels (the paper: Glorot-style heuristics)",
+    "NLL of the test digits binarised once from our seed, with k = 5,000",
+)
+
+
+def _burda(name, k, value) -> Row:
+  return Row(
+      name, "iwae_burda", "mnist", 9_840_000, (0,), overrides={"num_importance_samples": k},
+      iwae_k=5000,
+      reference=Reference("iwae_nll", value, "Burda et al. 2015 (arXiv:1509.00519), Table 1: "
+                          f"MNIST, one stochastic layer, IWAE k = {k}, NLL (k = 5,000)"),
+      differences=IWAE_DIFFS, estimate_minutes=60 * 24 * (2 if k == 5 else 10),
+      estimate_basis="iwae's 102 steps/s (k = 5, batch 64) measured on " + PROBE + ", scaled: "
+      "9.84 M steps ≈ 1–2 days for k = 5 and ~10× the decoder work for k = 50 on 2 CPU cores; "
+      "not measured on a GPU")
+
+
+LONG_ROWS = (_burda("iwae_burda_k5", 5, 85.54), _burda("iwae_burda_k50", 50, 84.78),
+             LUCIC_LS, LUCIC_WGAN_GP)
+
+
+GPU_MINUTES = {"dcgan32": 0.7, "lsgan": 0.7, "sngan": 1.2, "wgan_gp": 1.2}
+
+
+def _gpu(model, dataset) -> Row:
+  name = f"{model}_{'fmnist' if dataset == 'fashion_mnist' else dataset}32"
+  return Row(name, model, dataset, 5_000, (0,), overrides={"image_size": 32},
+             differences=(("the standard CNN on 32×32 grey digits / clothes (the SNGAN paper: "
+                           "CIFAR-10 / STL-10 colour images, 100k steps); no published "
+                           "reference"),),
+             estimate_minutes=GPU_MINUTES[model],
+             estimate_basis="guessed for one H200 (compile ~30 s, a few ms per step, n_critic 5 "
+                            "for sngan / wgan_gp); not measured: no GPU was available")
+
+
+GPU_ROWS = tuple(_gpu(m, d) for d in ("mnist", "fashion_mnist")
+                 for m in ("dcgan32", "sngan", "wgan_gp", "lsgan"))
+
+# tiny: two rows of a few steps at small widths, a fast classifier: the tests' suite.
+_TINY_RUN = {"log_every": 4, "sample_every": 12, "checkpoint_every": 6, "steps_per_dispatch": 4,
+             "batch_size": 8, "num_grid_samples": 16, "eval_classifier_epochs": 0.05}
+TINY_ROWS = (
+    Row("tiny_gan", "gan", EMBEDDED, 12, (0, 1),
+        {**_TINY_RUN, "latent_dim": 8, "generator_hidden": (16, 32),
+         "discriminator_hidden": (32, 16)}, spaces=(("classifier", 100),),
+        differences=("a smoke test of the suite, not a result",), estimate_minutes=0.5),
+    Row("tiny_vae", "vae", EMBEDDED, 3_000, (0,),  # Long enough to be killed mid-training.
+        {**_TINY_RUN, "latent_dim": 4, "encoder_hidden": (16,), "decoder_hidden": (16,),
+         "num_recon": 8, "eval_batch_size": 1000, "log_every": 100, "sample_every": 3_000,
+         "checkpoint_every": 100, "steps_per_dispatch": 20}, spaces=(("classifier", 100),),
+        iwae_k=4,
+        nll_rounds=2, differences=("a smoke test of the suite, not a result",),
+        estimate_minutes=0.5),
+)
+
+SUITES = {
+    "cpu": CPU_ROWS + (PYTHAE_VAE, LUCIC_NS),
+    "gpu": GPU_ROWS,
+    "long": LONG_ROWS,
+    "tiny": TINY_ROWS,
+}
+ROWS = {row.name: row for suite in SUITES.values() for row in suite}
