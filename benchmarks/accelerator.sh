@@ -89,14 +89,14 @@ if (( LIMIT > 30 )); then
     --modes eager,compile "${CMP[@]}" --out "$OUT_DIR/compare_gpu.json"
   CSTATUS=$?
   case $CSTATUS in
-    0) ;;
+    0) echo "accelerator.sh: wrote $OUT_DIR/compare_gpu.json and $OUT_DIR/compare_gpu.md" ;;
     2) echo "accelerator.sh: JAX vs PyTorch not measured (no torch, or no CUDA device for" \
             "it or for JAX: the line above)" ;;
     124) echo "accelerator.sh: compare.py stopped at the time limit; the rows it finished" \
               "are in $OUT_DIR/compare_gpu.json" ;;
     *) if [[ $STATUS == 0 ]]; then STATUS=$CSTATUS; fi ;;
   esac
-  echo "accelerator.sh: compare.py exit $CSTATUS; wrote $OUT_DIR/compare_gpu.{json,md}"
+  echo "accelerator.sh: compare.py exit $CSTATUS"
 else
   echo "accelerator.sh: no time left for compare.py (JAX vs PyTorch)"
 fi

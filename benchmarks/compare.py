@@ -41,6 +41,8 @@ def parse_args(argv=None):
   add("--out", default=DEFAULT_OUT, help="JSON path; the Markdown table goes next to it")
   add("--steps_per_dispatch", type=int, default=DEFAULT_STEPS_PER_DISPATCH,
       help="JAX: steps per compiled lax.scan call (an upper bound)")
+  add("--settle_s", type=float, default=0.2, help="pause before each window, so the other "
+      "framework's idle threads stop spinning first")
   add("--rows", default="", help="model:batch pairs, in this order (instead of --models × "
       "--batch_sizes), e.g. gan_seed:64,dcgan:256")
   opts = ref.parse_args(argv, parser=parser)
@@ -173,6 +175,7 @@ def measure_row(mods, torch, torch_steps, model, batch_size, opts, deadline) -> 
     if window and deadline and time.time() >= deadline:
       break
     for name in order:
+      time.sleep(opts.settle_s)
       rates[name].append(timers[name].window())
   bps = family.batches_per_step
   for name in order:
@@ -251,7 +254,7 @@ def header(mods, torch, torch_steps, opts) -> dict:
       "compile_mode": opts.compile_mode, "python_version": sys.version.split()[0],
       "host_cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
-      **ref.setup_torch(torch, device, opts.matmul_precision),
+      **ref.setup_torch(torch, device, opts.matmul_precision, opts.torch_threads),
   }
 
 

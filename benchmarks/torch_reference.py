@@ -75,15 +75,18 @@ def torch_device(torch, name: str, script: str = "torch_reference.py"):
   return torch.device(name)
 
 
-def setup_torch(torch, device, matmul_precision: str) -> dict:
+def setup_torch(torch, device, matmul_precision: str, threads: int = 0) -> dict:
   """Seeds and backend settings of the torch rows (stated in every row)."""
   torch.manual_seed(0)
+  if threads:
+    torch.set_num_threads(threads)
   if device.type == "cuda":
     torch.backends.cudnn.benchmark = True  # Pick the fastest conv algorithms per shape.
     torch.set_float32_matmul_precision(matmul_precision)  # "high": TF32, as XLA's default.
   return {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
           "float32_matmul_precision": torch.get_float32_matmul_precision(),
-          "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
+          "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
 
 
 def torch_counts(config, image_shape, device) -> dict:
@@ -127,6 +130,7 @@ def parse_args(argv=None, parser=None):
   add("--min_window_s", type=float, default=1.0, help="shortest timing window")
   add("--matmul_precision", default="high",
       help="CUDA float32 matmuls: high (TF32, XLA's default) or highest (true float32)")
+  add("--torch_threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
   add("--time_budget_s", type=float, default=0.0, help="start no row after this (0: none)")
   if not any(a.dest == "out" for a in parser._actions):
     add("--out", default="", help="also append the JSON lines to this file")
@@ -142,7 +146,7 @@ def main(argv=None) -> int:
   torch = require_torch()
   from benchmarks import torch_steps
   device = torch_device(torch, opts.device)
-  settings = setup_torch(torch, device, opts.matmul_precision)
+  settings = setup_torch(torch, device, opts.matmul_precision, opts.torch_threads)
   deadline = time.time() + opts.time_budget_s if opts.time_budget_s else 0.0
   failed = False
   for model in opts.models:
