@@ -271,7 +271,7 @@ def write_outputs(path: str, result: dict) -> str:
 
 def main(argv=None) -> int:
   opts = parse_args(argv)
-  torch = ref.require_torch("compare.py")
+  torch = ref.require_torch("compare.py", opts.cold_compile)
   ref.torch_device(torch, opts.device, "compare.py")
   mods = jax_side(opts.device)
   from benchmarks import torch_steps

@@ -31,8 +31,11 @@ NUM_EXAMPLES = 8192  # As benchmarks/rows.py (more when n_critic × batch needs 
 NATIVE_SIZE = 28  # image_size = 0 ⇒ 28×28×C, as benchmarks/rows.py.
 
 
-def require_torch(script: str = "torch_reference.py"):
-  """torch, or one line saying it is missing and exit status 2."""
+def require_torch(script: str = "torch_reference.py", cold_compile: bool = False):
+  """torch, or one line saying it is missing and exit status 2. cold_compile: Inductor's
+  on-disk caches off (read when torch is imported), so compile times are first-run times."""
+  if cold_compile:
+    os.environ["TORCHINDUCTOR_FORCE_DISABLE_CACHES"] = "1"
   try:
     import torch
   except ImportError as e:
@@ -86,7 +89,8 @@ def setup_torch(torch, device, matmul_precision: str, threads: int = 0) -> dict:
   return {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
           "float32_matmul_precision": torch.get_float32_matmul_precision(),
           "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
+          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+          "inductor_caches": os.environ.get("TORCHINDUCTOR_FORCE_DISABLE_CACHES") != "1"}
 
 
 def torch_counts(config, image_shape, device) -> dict:
@@ -130,6 +134,8 @@ def parse_args(argv=None, parser=None):
   add("--min_window_s", type=float, default=1.0, help="shortest timing window")
   add("--matmul_precision", default="high",
       help="CUDA float32 matmuls: high (TF32, XLA's default) or highest (true float32)")
+  add("--cold_compile", action="store_true",
+      help="Inductor's on-disk caches off: compile times as on a first run")
   add("--torch_threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
   add("--time_budget_s", type=float, default=0.0, help="start no row after this (0: none)")
   if not any(a.dest == "out" for a in parser._actions):
@@ -143,7 +149,7 @@ def parse_args(argv=None, parser=None):
 
 def main(argv=None) -> int:
   opts = parse_args(argv)
-  torch = require_torch()
+  torch = require_torch(cold_compile=opts.cold_compile)
   from benchmarks import torch_steps
   device = torch_device(torch, opts.device)
   settings = setup_torch(torch, device, opts.matmul_precision, opts.torch_threads)
