@@ -10,10 +10,14 @@
 # 2. Checks every import the benchmark makes (one line naming what is missing if not).
 # 3. Runs every model in configs/ × batch 256, 1024 × every device count (1, 2, 4, …) × jit
 #    and pmap, in bfloat16 (rows' % of peak against the measured bf16 matmul peak), within a
-#    time budget so the whole script ends in under 6 minutes; rows that did not fit are listed
-#    as skipped. Writes OUT_DIR/train_step_gpu.json and .md (default benchmarks/results/).
-# --quick: a one-minute check of the same path (2 models, batch 64, short windows).
-# Extra flags go to train_step.py last, so they override these (e.g. --dtypes
+#    time budget so that it ends about 5 minutes in; rows that did not fit are listed as
+#    skipped. Writes OUT_DIR/train_step_gpu.json and .md (default benchmarks/results/).
+# 4. JAX against PyTorch (benchmarks/compare.py, float32, eager and torch.compile, with the
+#    image's preinstalled torch): gan_seed at 64, dcgan at 256, vae at 256, sngan and wgan_gp
+#    at 64, within what is left of 7 minutes (rows that do not fit are listed as skipped).
+#    Writes OUT_DIR/compare_gpu.json and .md. No torch (or no CUDA): one line, and it goes on.
+# --quick: a one-minute check of the same path (2 models, batch 64, short windows; one
+# compare row). Extra flags go to train_step.py last, so they override these (e.g. --dtypes
 # bfloat16,float32 --batch_sizes 64,256,1024 --time_budget_s 900).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,8 +58,8 @@ import jax
 print(f"accelerator.sh: jax {jax.__version__}, devices {jax.devices()}, models {models}")
 EOF
 
-# 3. The table. Budget: 360 s − setup so far − 25 s for the device probe and the last row.
-BUDGET=$(( 335 - (SECONDS - START) ))
+# 3. The table. Budget: 300 s − setup so far − 25 s for the device probe and the last row.
+BUDGET=$(( 275 - (SECONDS - START) ))
 if [[ $QUICK == 1 ]]; then
   ARGS=(--models gan_seed,vae --batch_sizes 64 --windows 1 --min_window_s 0.1
         --max_timing_s 1 --steps_per_dispatch 5 --time_budget_s 120)
@@ -67,7 +71,35 @@ set +e
 PYTHONUNBUFFERED=1 "$PYTHON" benchmarks/train_step.py --devices all --parallel jit,pmap \
   --dtypes bfloat16 "${ARGS[@]}" --out "$OUT_DIR/train_step_gpu.json" "$@"
 STATUS=$?
-set -e
-echo "accelerator.sh: exit $STATUS after $(( SECONDS - START )) s;" \
+echo "accelerator.sh: train_step.py exit $STATUS after $(( SECONDS - START )) s;" \
      "wrote $OUT_DIR/train_step_gpu.json and $OUT_DIR/train_step_gpu.md"
+
+# 4. JAX vs PyTorch. compare.py starts no row past its budget; a row still running 20 s
+#    before the 7 minutes are up is stopped (the rows before it are already written).
+if [[ $QUICK == 1 ]]; then
+  CMP=(--rows gan_seed:64 --windows 1 --min_window_s 0.1 --time_budget_s 60)
+  LIMIT=90
+else
+  LIMIT=$(( 400 - (SECONDS - START) ))
+  CMP=(--rows gan_seed:64,dcgan:256,vae:256,sngan:64,wgan_gp:64 --windows 3
+       --min_window_s 0.2 --time_budget_s $(( LIMIT - 45 )))
+fi
+if (( LIMIT > 30 )); then
+  PYTHONUNBUFFERED=1 timeout "$LIMIT" "$PYTHON" benchmarks/compare.py --device cuda \
+    --modes eager,compile "${CMP[@]}" --out "$OUT_DIR/compare_gpu.json"
+  CSTATUS=$?
+  case $CSTATUS in
+    0) echo "accelerator.sh: wrote $OUT_DIR/compare_gpu.json and $OUT_DIR/compare_gpu.md" ;;
+    2) echo "accelerator.sh: JAX vs PyTorch not measured (no torch, or no CUDA device for" \
+            "it or for JAX: the line above)" ;;
+    124) echo "accelerator.sh: compare.py stopped at the time limit; the rows it finished" \
+              "are in $OUT_DIR/compare_gpu.json" ;;
+    *) if [[ $STATUS == 0 ]]; then STATUS=$CSTATUS; fi ;;
+  esac
+  echo "accelerator.sh: compare.py exit $CSTATUS"
+else
+  echo "accelerator.sh: no time left for compare.py (JAX vs PyTorch)"
+fi
+set -e
+echo "accelerator.sh: exit $STATUS after $(( SECONDS - START )) s"
 exit $STATUS

@@ -67,7 +67,12 @@ def layer_macs(module, x_shape, y_shape) -> int:
   """Nominal MACs of one Dense / Conv / ConvTranspose call, input shape x, output shape y."""
   if isinstance(module, nn.Dense):
     return math.prod(x_shape) * module.features  # B·in·out.
-  conv = not isinstance(module, nn.ConvTranspose)
+  # A conv over a stride-dilated input (models/conv_layers.ConvTranspose) is a transposed
+  # conv: counted as one, per input pixel, not per output pixel of the dilated image.
+  dilation = getattr(module, "input_dilation", None)
+  dilated = dilation is not None and any(d != 1 for d in (
+      (dilation,) if isinstance(dilation, int) else tuple(dilation)))
+  conv = not isinstance(module, nn.ConvTranspose) and not dilated
   kernel = module.kernel_size
   kernel = (kernel,) if isinstance(kernel, int) else tuple(kernel)
   c_in, c_out = x_shape[-1], module.features

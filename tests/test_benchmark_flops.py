@@ -59,6 +59,18 @@ def test_conv_transpose_stride_2_nominal_and_valid_taps():
   assert _xla_flops(module.apply, params, x) == 2 * layer.valid_macs
 
 
+def test_project_conv_transpose_counts_as_a_transposed_conv():
+  """models/conv_layers.conv_transpose (a conv over the stride-dilated input) counts as
+  nn.ConvTranspose does, per input pixel (not per pixel of the dilated image)."""
+  from genimg_jax.models import conv_layers
+  ours = _trace(conv_layers.conv_transpose(8, (5, 5), (2, 2), use_bias=False), (2, 7, 7, 16))
+  flax = _trace(nn.ConvTranspose(8, (5, 5), strides=(2, 2), padding="SAME", use_bias=False),
+                (2, 7, 7, 16))
+  assert [(r.macs, r.valid_macs) for r in ours] == [(r.macs, r.valid_macs) for r in flax]
+  (stride_1,) = _trace(conv_layers.conv_transpose(8, (5, 5), (1, 1)), (2, 7, 7, 16))
+  assert stride_1.macs == 2 * 7 * 7 * 5 * 5 * 16 * 8
+
+
 class _Net(nn.Module):
   """Conv → spectral-normed Dense → Dense: the wrapped layer must be counted once."""
 
