@@ -134,9 +134,12 @@ def _reason(error: Exception, limit: int = 300) -> str:
 
 
 def abstract_like(state, sharding):
-  """ShapeDtypeStructs of `state` (e.g. from jax.eval_shape) carrying `sharding`."""
+  """ShapeDtypeStructs of `state` (e.g. from jax.eval_shape) carrying `sharding` (one for
+  every leaf, or a pytree of them shaped like `state`)."""
+  if isinstance(sharding, jax.sharding.Sharding):
+    sharding = jax.tree_util.tree_map(lambda _: sharding, state)
   return jax.tree_util.tree_map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), state)
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, sharding)
 
 
 def require_checkpoint(checkpointer: Checkpointer, step: int | str | None) -> int:

@@ -142,7 +142,8 @@ def test_engine_draws_n_critic_distinct_real_batches_per_step():
   mesh = sharding.make_mesh()
   recorder = Recorder()
   config = ml_collections.ConfigDict(dict(batch_size=8, parallel="jit", data_on_device=True,
-                                          num_runs=1, sweep="", binarize="none"))
+                                          num_runs=1, sweep="", binarize="none",
+                                          runs_vectorize="auto"))
   multi = compiled.build(recorder, config, mesh, compiled.layout_for(recorder, config, mesh, 40))
   _, metrics = multi(state, placement.place_resident(data["image"], data["label"], mesh), 2)
   seen = np.asarray(metrics["label"])  # [K=2, 5, 8]
@@ -171,7 +172,8 @@ def test_dynamic_binarisation_redraws_every_step_and_depends_only_on_the_state()
                            data_order=jnp.arange(16, dtype=jnp.int32), params={}, opt_state={})
   mesh = sharding.make_mesh()
   config = ml_collections.ConfigDict(dict(batch_size=16, parallel="jit", data_on_device=True,
-                                          num_runs=1, sweep="", binarize="dynamic"))
+                                          num_runs=1, sweep="", binarize="dynamic",
+                                          runs_vectorize="auto"))
   recorder = Recorder()
   multi = compiled.build(recorder, config, mesh, compiled.layout_for(recorder, config, mesh, 16))
   placed = placement.place_resident(data["image"], data["label"], mesh)

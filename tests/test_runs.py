@@ -176,3 +176,75 @@ def test_resume_with_other_runs_is_one_line():
                               (28, 28, 1), 64)
   with pytest.raises(UserError, match=r"sweep='learning_rate=1,3' here"):
     run_config.check_resumable(make_tiny_zoo_config("gan", sweep="learning_rate=1,3"), saved, 12)
+
+
+def test_vmapped_runs_equal_looped_runs(digits):
+  """runs_vectorize = "vmap" (batched kernels, the accelerator default) computes what the
+  CPU default "loop" computes: the same runs to ATOL."""
+  config = lambda mode: make_tiny_zoo_config("gan", num_runs=2, runs_vectorize=mode,
+                                             sweep="adam_b1=0.5,0.9")
+  looped, _ = train(config("loop"), digits[28])
+  vmapped, _ = train(config("vmap"), digits[28])
+  assert max_diff(looped, vmapped) < ATOL
+
+
+FOUR_DEVICES = """
+import jax, numpy as np
+from genimg_jax import sharding
+from genimg_jax.data import embedded, placement
+from genimg_jax.train import compiled, runs, sweep
+from genimg_jax.train.families import build_family
+from tests.conftest import make_tiny_zoo_config
+images, labels = embedded.load("train")
+data = {"image": np.asarray(images[:64]), "label": np.asarray(labels[:64])}
+def train(devices, num_runs=3, **overrides):
+  # No dropout: under pmap its masks are drawn per device (the same law, not the same numbers).
+  config = make_tiny_zoo_config("gan", num_runs=num_runs, seed=7, discriminator_dropout=0.0,
+                                **overrides)
+  family = build_family(config, (28, 28, 1), 10)
+  mesh = sharding.make_mesh(jax.devices()[:devices])
+  init = lambda key: family.init_state(key, 64, (28, 28, 1))
+  multi = compiled.build(family, config, mesh, compiled.layout_for(family, config, mesh, 64))
+  make = lambda: runs.init_state(init, sweep.plan(config))
+  shardings = (runs.state_shardings(jax.eval_shape(make), mesh, sharding.DATA_AXIS)
+               if multi.spread else sharding.replicated(mesh))
+  state = jax.jit(make, out_shardings=shardings)()
+  placed = placement.place_resident(data["image"], data["label"], mesh)
+  for k in (3, 3):
+    state, _ = multi(state, placed, k)
+  kernel = jax.tree_util.tree_leaves(state.runs.g_params)[0]
+  spread = len({d for d in kernel.sharding.device_set}) == devices > 1 and (
+      kernel.addressable_shards[0].data.shape[0] == num_runs // devices)
+  return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))], spread
+one, _ = train(1)
+for name, overrides in (("jit", {}), ("pmap", {"parallel": "pmap"}),
+                        ("vmap", {"runs_vectorize": "vmap"})):
+  four, spread = train(4, **overrides)
+  assert not spread, name
+  print(name, max(float(np.max(np.abs(a.astype(np.float64) - b))) for a, b in zip(one, four)))
+one, _ = train(1, num_runs=4)
+four, spread = train(4, num_runs=4, runs_vectorize="vmap")
+assert spread, "4 runs on 4 devices: one whole run per device"
+print("spread", max(float(np.max(np.abs(a.astype(np.float64) - b))) for a, b in zip(one, four)))
+"""
+
+
+@pytest.mark.slow
+def test_runs_over_four_fake_devices_equal_one_device():
+  """R = 3 runs with each run's batch split over 4 devices (jit; pmap; vmapped runs), and R = 4
+  vmapped runs spread one per device, end where the 1-device program ends (every parameter
+  within ATOL)."""
+  import os
+  import subprocess
+  import sys
+
+  from tests.conftest import REPO_ROOT, subprocess_env
+
+  env = dict(subprocess_env(), XLA_FLAGS="--xla_force_host_platform_device_count=4")
+  proc = subprocess.run([sys.executable, "-c", FOUR_DEVICES], cwd=REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  diffs = dict(line.split() for line in proc.stdout.splitlines() if line.strip())
+  assert set(diffs) == {"jit", "pmap", "vmap", "spread"}, proc.stdout
+  for name, diff in diffs.items():
+    assert float(diff) < ATOL, (name, diff, os.linesep + proc.stdout)

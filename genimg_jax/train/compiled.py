@@ -70,6 +70,22 @@ def _resident_step(train_step, layout: batching.Layout, batches_per_step: int, m
   return step
 
 
+def _spread_draw(layout: batching.Layout, batches_per_step: int, mesh: Mesh):
+  """(orders [R, N] split over the devices, position, placed split) → every run's batch
+  [R, (n,) B, ...]: each device draws whole batches for its own runs from its copy of the
+  split (one shard), so spreading the runs needs no cross-device traffic."""
+  whole = dataclasses.replace(layout, num_devices=1)  # Each device: every row of a batch.
+
+  def local(orders, position, data):  # orders [R / D, N]; data: this device's [1, N, ...].
+    data = jax.tree_util.tree_map(lambda x: x[0], data)
+    return jax.vmap(lambda order: batching.stack_batches(
+        batching.device_rows(order, position, data, 0, whole), batches_per_step))(orders)
+
+  return lambda orders, position, data: jax.shard_map(
+      local, mesh=mesh, in_specs=(P(DATA_AXIS), P(), P(DATA_AXIS)),
+      out_specs=P(DATA_AXIS))(orders, position, data)
+
+
 def _streamed_step(train_step):
   """(state, this step's fed batch, …) → one update."""
   def step(state, batch, position, hp):
@@ -88,13 +104,17 @@ def _one_run(step, layout: batching.Layout):
   return one
 
 
-def _scan(step: Callable, resident: bool):
+def _scan(step: Callable, resident: bool, enter: Callable = None, leave: Callable = None):
   """(state, data, num_steps) → lax.scan of `step` num_steps times: over the same resident
-  data each step, or over the leading [K] axis of streamed batches."""
+  data each step, or over the leading [K] axis of streamed batches. `enter` / `leave` change
+  the carry's form at the dispatch's ends (the looped runs axis)."""
   def scan(state, data, num_steps: int):
+    carry = enter(state) if enter else state
     if resident:
-      return jax.lax.scan(lambda s, _: step(s, data), state, None, length=num_steps)
-    return jax.lax.scan(step, state, data, length=num_steps)
+      carry, metrics = jax.lax.scan(lambda s, _: step(s, data), carry, None, length=num_steps)
+    else:
+      carry, metrics = jax.lax.scan(step, carry, data, length=num_steps)
+    return (leave(carry) if leave else carry), metrics
 
   return scan
 
@@ -122,6 +142,7 @@ class MultiStep:
   compiler: Callable  # (scan, num_steps, mesh) → the compiled K-step function.
   mesh: Mesh
   place: Callable | None = None
+  spread: bool = False  # The runs are split over the devices (runs.state_shardings).
   _compiled: dict = dataclasses.field(default_factory=dict, init=False, repr=False)  # K → fn.
 
   def function(self, num_steps: int):
@@ -162,6 +183,15 @@ def build(family, config, mesh: Mesh, layout: batching.Layout) -> MultiStep:
     step = _streamed_step(train_step)
     place = functools.partial(placement.place_streamed, mesh=mesh, layout=layout,
                               batches_per_step=n, per_device_axis=pmap)
-  step = (runs.vectorize(step, layout) if sweep.uses_runs_axis(config)
-          else _one_run(step, layout))
-  return MultiStep(_scan(step, config.data_on_device), _pmap if pmap else _jit, mesh, place)
+  enter = leave = None
+  spread = runs.spread_over_devices(config, mesh.devices.size, layout.num_shards)
+  if not sweep.uses_runs_axis(config):
+    step = _one_run(step, layout)
+  elif runs.use_loop(config):
+    step, enter, leave = runs.looped(step, layout), runs.unstack, runs.stack
+  elif spread:
+    step = runs.vectorize(_streamed_step(train_step), layout, _spread_draw(layout, n, mesh))
+  else:
+    step = runs.vectorize(step, layout)
+  return MultiStep(_scan(step, config.data_on_device, enter, leave), _pmap if pmap else _jit,
+                   mesh, place, spread)

@@ -104,15 +104,17 @@ class Run:
     make = ((lambda: runs.init_state(init, self.plan)) if self.stacked
             else (lambda: init(self.run_key)))
     abstract = jax.eval_shape(make)
+    shardings = (runs.state_shardings(abstract, self.mesh, sharding.DATA_AXIS)
+                 if self.multi_step.spread else self.replicated)
     latest = self.checkpointer.latest_step()
     if latest is None:
-      return jax.jit(make, out_shardings=self.replicated)()
+      return jax.jit(make, out_shardings=shardings)()
     run_config.check_resumable(self.config, self.checkpointer.restore_run_info(latest), latest)
     if self.streamed:
       position = feeding.Position()
       if self.checkpointer.restore_data_position(latest, position):
         self.saved_position = position.state
-    return self.checkpointer.restore(latest, ckpt.abstract_like(abstract, self.replicated))
+    return self.checkpointer.restore(latest, ckpt.abstract_like(abstract, shardings))
 
   def test_data(self):
     """The test split (loaded once, on first use)."""

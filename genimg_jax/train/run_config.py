@@ -16,7 +16,7 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "distributed", "coordinator_address", "num_processes", "process_id",
                   "eval_every", "eval_num_samples", "eval_space", "eval_cache_dir",
                   "eval_classifier_epochs", "inception_weights",
-                  "data_on_device", "data_workers")  # Streamed batches = device-drawn ones.
+                  "data_on_device", "data_workers", "runs_vectorize")  # Streamed batches = device-drawn ones.
 # Keys whose value here changes nothing a run computed before the key existed: left out of the
 # fingerprint at this value, so checkpoints written before the key was added still resume.
 NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none"}
@@ -37,6 +37,7 @@ def validate(config) -> None:
   checks.boolean(config, "data_on_device", "conditional", "distributed")
   checks.choice(config, "compute_dtype", ("float32", "bfloat16"))
   checks.choice(config, "parallel", ("jit", "pmap"))
+  checks.choice(config, "runs_vectorize", ("auto", "vmap", "loop"))
   checks.choice(config, "eval_space", ("classifier", "inception"))
   checks.choice(config, "binarize", ("none", "static", "dynamic"))
   if config.eval_space == "inception" and not config.inception_weights:

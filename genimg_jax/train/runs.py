@@ -18,6 +18,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from genimg_jax.data import batching
 from genimg_jax.train import sweep
@@ -73,10 +74,29 @@ def _where(keep, new, old):
       lambda n, o: jnp.where(keep.reshape(keep.shape + (1,) * (n.ndim - 1)), n, o), new, old)
 
 
-def vectorize(step, layout: batching.Layout):
+def spread_over_devices(config, num_devices: int, num_shards: int) -> bool:
+  """The runs themselves are split over the devices (each device trains R / D whole runs on
+  its copy of the data: no cross-device traffic): under jit with vmapped runs, one data shard
+  and R divisible by the D > 1 devices. Otherwise each run's batch is split as for one run."""
+  size = sweep.plan(config).size
+  return (sweep.uses_runs_axis(config) and config.parallel == "jit" and not use_loop(config)
+          and num_devices > 1 and size % num_devices == 0 and num_shards == 1)
+
+
+def state_shardings(state: RunsState, mesh, axis: str):
+  """A RunsState's shardings when the runs are spread: every per-run leaf split over `axis`
+  on its leading [R] axis, the program's step replicated."""
+  split = NamedSharding(mesh, P(axis))
+  shardings = jax.tree_util.tree_map(lambda _: split, state)
+  return shardings.replace(step=NamedSharding(mesh, P()))
+
+
+def vectorize(step, layout: batching.Layout, draw=None):
   """(state, data, position, hp) → one update of one run  ⇒  (RunsState, data) → one update
   of every run. The epoch order of every run advances at the program's step (one decision for
-  all runs, so no run pays for the others' reshuffles); frozen runs keep their state."""
+  all runs, so no run pays for the others' reshuffles); frozen runs keep their state.
+  `draw` (runs spread over devices): (orders [R, N], position, data) → every run's batch
+  [R, …], which the one-run `step` then takes in place of the data."""
   def runs_step(state: RunsState, data):
     epoch, position = batching.epoch_position(state.step, layout)
     orders = jax.lax.cond(
@@ -84,12 +104,65 @@ def vectorize(step, layout: batching.Layout):
         lambda: jax.vmap(lambda rng: batching.epoch_order(rng, epoch, layout))(state.runs.rng),
         lambda: state.runs.data_order)
     runs = state.runs.replace(data_order=orders)
-    new, metrics = jax.vmap(step, in_axes=(0, None, None, 0))(runs, data, position,
-                                                              state.hparams)
+    if draw is None:
+      new, metrics = jax.vmap(step, in_axes=(0, None, None, 0))(runs, data, position,
+                                                                state.hparams)
+    else:
+      new, metrics = jax.vmap(step, in_axes=(0, 0, None, 0))(
+          runs, draw(orders, position, data), position, state.hparams)
     ok = state.alive & jax.vmap(all_finite)(new) & jax.vmap(all_finite)(metrics)
     metrics = {name: jnp.where(ok, value, jnp.nan) for name, value in metrics.items()}
     metrics["alive"] = ok.astype(jnp.float32)
     return state.replace(step=state.step + 1, runs=_where(ok, new, runs), alive=ok,
+                         frozen_at=jnp.where(state.alive & ~ok, state.step + 1,
+                                             state.frozen_at)), metrics
+
+  return runs_step
+
+
+def use_loop(config) -> bool:
+  """config.runs_vectorize: "loop" (each run's update in turn: unbatched matmuls and
+  convolutions, what XLA's CPU kernels do best), "vmap" (batched kernels, for accelerators),
+  "auto": loop on CPU, vmap elsewhere."""
+  if config.runs_vectorize == "auto":
+    return jax.default_backend() == "cpu"
+  return config.runs_vectorize == "loop"
+
+
+def unstack(state: RunsState) -> RunsState:
+  """The runs as a tuple of family states (the carry of `looped`)."""
+  return state.replace(runs=tuple(select(state, r) for r in range(state.alive.shape[0])))
+
+
+def stack(state: RunsState) -> RunsState:
+  """`unstack`'s inverse: every leaf with a leading [R] axis again."""
+  return state.replace(runs=jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *state.runs))
+
+
+def looped(step, layout: batching.Layout):
+  """`vectorize`'s update, each run's in turn within the one program: the carry holds the runs
+  as a tuple (`unstack` at a dispatch's start, `stack` at its end), so no batched kernels and
+  no per-step copies of the stacked state."""
+  def runs_step(state: RunsState, data):
+    epoch, position = batching.epoch_position(state.step, layout)
+    new_runs, all_metrics, oks = [], [], []
+    for r, old in enumerate(state.runs):
+      order = jax.lax.cond(position == 0,
+                           lambda rng: batching.epoch_order(rng, epoch, layout),
+                           lambda _, old=old: old.data_order, old.rng)
+      current = old.replace(data_order=order)
+      new, metrics = step(current, data, position,
+                          {key: values[r] for key, values in state.hparams.items()})
+      ok = state.alive[r] & all_finite(new) & all_finite(metrics)
+      new_runs.append(jax.tree_util.tree_map(lambda n, c, ok=ok: jnp.where(ok, n, c), new,
+                                             current))  # A select XLA fuses into the update.
+      all_metrics.append(metrics)
+      oks.append(ok)
+    ok = jnp.stack(oks)
+    metrics = {name: jnp.where(ok, jnp.stack([m[name] for m in all_metrics]), jnp.nan)
+               for name in all_metrics[0]}
+    metrics["alive"] = ok.astype(jnp.float32)
+    return state.replace(step=state.step + 1, runs=tuple(new_runs), alive=ok,
                          frozen_at=jnp.where(state.alive & ~ok, state.step + 1,
                                              state.frozen_at)), metrics
 
