@@ -13,7 +13,6 @@ the row (exit status 1). Writes the JSON and a Markdown table next to it (.md) a
 
 import argparse
 import datetime
-import json
 import math
 import os
 import statistics
@@ -24,6 +23,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
+from benchmarks import save_result  # noqa: E402
 from benchmarks import torch_reference as ref  # Imports neither torch nor JAX.
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "benchmarks", "results", "compare.json")
@@ -260,13 +260,7 @@ def header(mods, torch, torch_steps, opts) -> dict:
 
 def write_outputs(path: str, result: dict) -> str:
   """Writes the JSON and the Markdown table (after every row); returns the table."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(result, f, indent=2)
-  table = markdown_table(result)
-  with open(os.path.splitext(path)[0] + ".md", "w") as f:
-    f.write(table)
-  return table
+  return save_result(path, result, markdown_table(result))
 
 
 def main(argv=None) -> int:

@@ -29,7 +29,7 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from benchmarks import ROW_MARK  # noqa: E402  (this process never imports jax)
+from benchmarks import ROW_MARK, save_result  # noqa: E402  (this process never imports jax)
 from genimg_jax import config_cli  # noqa: E402
 
 PRIORITY = ("gan", "gan_seed", "vae", "dcgan", "conv_vae", "sngan", "wgan_gp", "dcgan32",
@@ -213,13 +213,7 @@ def write_outputs(path: str, result: dict) -> str:
   """Completes the rows and writes the JSON and the Markdown table (also after each group, so
   a run stopped from outside leaves what it measured); returns the table."""
   finish_rows(result["rows"], result["device"])
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(result, f, indent=2)
-  table = markdown_table(result)
-  with open(os.path.splitext(path)[0] + ".md", "w") as f:
-    f.write(table)
-  return table
+  return save_result(path, result, markdown_table(result))
 
 
 def _list(text: str) -> tuple[str, ...]:

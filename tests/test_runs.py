@@ -84,6 +84,7 @@ def test_runs_differ_from_each_other(digits):
   assert max_diff(runs.select(many, 0).g_params, runs.select(many, 1).g_params) > 1e-3
 
 
+@pytest.mark.slow
 def test_learning_rate_sweep_equals_single_runs(digits):
   rates = (1e-4, 5e-4, 2e-3)
   many, _ = train(make_tiny_zoo_config(
@@ -94,6 +95,7 @@ def test_learning_rate_sweep_equals_single_runs(digits):
     assert max_diff(runs.select(many, r), single) < ATOL, f"learning rate {rate}"
 
 
+@pytest.mark.slow
 def test_beta_sweep_times_seeds_orders_runs_point_major(digits):
   """sweep × num_runs: run i is point i // R with seed s + i % R (and equals that single run)."""
   config = make_tiny_zoo_config("vae", num_runs=2, seed=3, sweep="beta=0.5,2")
@@ -178,6 +180,7 @@ def test_resume_with_other_runs_is_one_line():
     run_config.check_resumable(make_tiny_zoo_config("gan", sweep="learning_rate=1,3"), saved, 12)
 
 
+@pytest.mark.slow
 def test_vmapped_runs_equal_looped_runs(digits):
   """runs_vectorize = "vmap" (batched kernels, the accelerator default) computes what the
   CPU default "loop" computes: the same runs to ATOL."""

@@ -78,9 +78,8 @@ def spread_over_devices(config, num_devices: int, num_shards: int) -> bool:
   """The runs themselves are split over the devices (each device trains R / D whole runs on
   its copy of the data: no cross-device traffic): under jit with vmapped runs, one data shard
   and R divisible by the D > 1 devices. Otherwise each run's batch is split as for one run."""
-  size = sweep.plan(config).size
   return (sweep.uses_runs_axis(config) and config.parallel == "jit" and not use_loop(config)
-          and num_devices > 1 and size % num_devices == 0 and num_shards == 1)
+          and num_devices > 1 and num_shards == 1 and sweep.plan(config).size % num_devices == 0)
 
 
 def state_shardings(state: RunsState, mesh, axis: str):
