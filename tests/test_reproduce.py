@@ -102,6 +102,11 @@ def test_the_tiny_suite_runs_resumes_after_kill_9_and_skips_finished_rows(tmp_pa
                                                      ["iwae_nll_rounds"]) == 2
   gan = json.loads((runs / "tiny_gan" / "done.json").read_text())
   assert [s["seed"] for s in gan["seeds"]] == [0, 1] and gan["summary"]["fid_classifier"][2] == 2
+  # Both seeds trained as one program (the runs axis), each scored as its own run.
+  assert {s["workdir"] for s in gan["seeds"]} == {str(runs / "tiny_gan" / "seeds_0-1" / "run")}
+  assert [s["run"] for s in gan["seeds"]] == [0, 1] and gan["runs_in_program"] == 2
+  fids = [s["metrics"]["fid_classifier"] for s in gan["seeds"]]
+  assert fids[0] != fids[1]
   page = (tmp_path / "docs" / "RESULTS.md").read_text()
   for name in ("tiny_gan", "tiny_vae"):
     assert f"[{name}](#{name})" in page and f"--suite {name}`" in page

@@ -1,14 +1,14 @@
-"""Runs rows: every seed trained in its own work directory, scored in-process with the
-project's evaluate machinery, and recorded so a rerun skips what is finished.
+"""Runs rows: a row's seeds trained as one program (the runs axis: num_runs = seeds), scored
+in-process with the project's evaluate machinery, and recorded so a rerun skips what is
+finished.
 
 Layout under the output folder (default reproduce_runs/):
-  ROW/seed_S/run/          the training run (train_and_evaluate: a killed run resumes here
-                           from its latest checkpoint)
+  ROW/seed_S/run/          a one-seed row's training run (train_and_evaluate: a killed run
+  ROW/seeds_S-T/run/       resumes here from its latest checkpoint); seeds S … T of a row of
+                           several seeds train together in one folder (run r is seed S + r)
   ROW/seed_S/result.json   that seed's scores, written once it is trained and scored
   ROW/done.json            the row's record (every seed's scores, means ± std), written last
 Each record carries the row's hash; a folder of a row whose definition changed is refused.
-Seeds are trained one after another by `train_runs` (one call for a row's seeds, so they can
-become one vmapped run later) and scored one by one by `score_run`.
 """
 
 import dataclasses
@@ -100,48 +100,67 @@ def _latest_step(workdir: str) -> int:
 
 def _samples_per_second(workdir: str, images_per_step: int) -> float:
   """Mean training throughput of the logged intervals (the first, with compilation, left out
-  when there are more)."""
-  lines = []
+  when there are more); a many-runs folder logs each interval once per run, counted once."""
+  rates = {}
   with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
     for line in f:
       record = json.loads(line)
       if "steps_per_sec" in record:
-        lines.append(record["steps_per_sec"])
-  rates = lines[1:] or lines
-  return float(np.mean(rates)) * images_per_step if rates else float("nan")
+        rates.setdefault(record["step"], record["steps_per_sec"])
+  values = list(rates.values())
+  values = values[1:] or values
+  return float(np.mean(values)) * images_per_step if values else float("nan")
 
 
-def train_runs(row: Row, seeds, row_dir: str, data_dir: str, cache_dir: str) -> list[dict]:
-  """Trains each seed in ROW/seed_S/run (resuming a checkpoint there); one dict per seed:
-  {"seed", "workdir", "train_seconds", "resumed_from_step", "samples_per_sec"}."""
+def runs_folder(row: Row, row_dir: str) -> str:
+  """The work directory that trains all of the row's seeds."""
+  first, last = row.seeds[0], row.seeds[-1]
+  name = f"seed_{first}" if len(row.seeds) == 1 else f"seeds_{first}-{last}"
+  return os.path.join(row_dir, name, "run")
+
+
+def train_runs(row: Row, row_dir: str, data_dir: str, cache_dir: str) -> list[dict]:
+  """Trains the row's seeds s, s+1, … as one program (num_runs = their count; one seed: the
+  plain single run) in `runs_folder`, resuming a checkpoint there. One dict per seed:
+  {"seed", "run" (its index in the folder, None for one seed), "workdir", "grid_dir",
+  "train_seconds" (the program's time shared equally), "resumed_from_step",
+  "samples_per_sec" (of the whole program: every seed's images)}."""
+  from genimg_jax.outputs import run_folder
   from genimg_jax.train.loop import train_and_evaluate  # Lazily: JAX is slow to import.
 
-  runs = []
-  for seed in seeds:
-    config = row_config(row, seed, data_dir, cache_dir)
-    workdir = os.path.join(row_dir, f"seed_{seed}", "run")
-    resumed = _latest_step(workdir)
-    start = time.perf_counter()
-    train_and_evaluate(config, workdir)
-    seconds = time.perf_counter() - start
-    per_step = config.batch_size * (config.n_critic if config.family == "gan" else 1)
-    runs.append({"seed": seed, "workdir": workdir, "train_seconds": seconds,
-                 "resumed_from_step": resumed,
-                 "samples_per_sec": _samples_per_second(workdir, per_step)})
-  return runs
+  seeds = list(row.seeds)
+  if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+    raise UserError(f"row {row.name}: seeds {seeds} are not consecutive: the runs axis trains "
+                    f"seeds s, s+1, … (list them so)")
+  config = row_config(row, seeds[0], data_dir, cache_dir)
+  config.num_runs = len(seeds)
+  workdir = runs_folder(row, row_dir)
+  resumed = _latest_step(workdir)
+  start = time.perf_counter()
+  train_and_evaluate(config, workdir)
+  seconds = time.perf_counter() - start
+  per_step = config.batch_size * (config.n_critic if config.family == "gan" else 1)
+  rate = _samples_per_second(workdir, per_step * len(seeds))
+  many = len(seeds) > 1
+  return [{"seed": seed, "run": r if many else None, "workdir": workdir,
+           "grid_dir": run_folder(workdir, r if many else None),
+           "train_seconds": seconds / len(seeds), "resumed_from_step": resumed,
+           "samples_per_sec": rate, "runs_in_program": len(seeds)}
+          for r, seed in enumerate(seeds)]
 
 
-def nll_rounds(workdir: str, k: int, rounds: int) -> list[float]:
+def nll_rounds(workdir: str, k: int, rounds: int, run: int | None = None) -> list[float]:
   """IWAE NLL −L_k of the test split (binarised as the run was) in `rounds` independent
-  rounds of k importance samples per image."""
+  rounds of k importance samples per image; `run`: which run of a many-runs folder."""
   import jax
   import ml_collections
 
   from genimg_jax import evaluate as evaluate_lib
   from genimg_jax.data import load_split
-  from genimg_jax.generate import open_run
+  from genimg_jax.generate import open_run, select_run
 
   family, state, _, info = open_run(workdir, None)
+  state = select_run(state, info, run)
   test = load_split(ml_collections.ConfigDict(info["config"]), "test")
   key = jax.random.PRNGKey(NLL_KEY_SEED)
   return [float(evaluate_lib.iwae(family, state, test, jax.random.fold_in(key, r), k)
@@ -164,12 +183,13 @@ def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> di
       notes.append("Inception FID skipped: no --inception_weights (classifier space only)")
       continue
     result = evaluate_lib.evaluate(run["workdir"], num, None, space, 0, 0, cache_dir,
-                                   inception_weights if space == "inception" else "", False)
+                                   inception_weights if space == "inception" else "", False,
+                                   run=run["run"])
     metrics.update({f"{m}_{space}": result[m] for m in SPACE_METRICS if m in result})
     if i == 0:
       metrics.update({m: result[m] for m in VAE_METRICS if m in result})
   if row.iwae_k:
-    values = nll_rounds(run["workdir"], row.iwae_k, row.nll_rounds)
+    values = nll_rounds(run["workdir"], row.iwae_k, row.nll_rounds, run["run"])
     metrics["iwae_nll"] = float(np.mean(values))
     metrics["iwae_nll_rounds"] = values
   return {**run, "metrics": metrics, "notes": notes,
@@ -240,19 +260,23 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
     else:
       todo.append(seed)
   try:
-    for run in train_runs(row, todo, row_dir, data_dir, cache_dir):
+    runs = train_runs(row, row_dir, data_dir, cache_dir) if todo else []
+    if runs:
+      log(f"{row.name}: seed{'s' if len(runs) > 1 else ''} "
+          f"{', '.join(str(r['seed']) for r in runs)} trained in one program in "
+          f"{sum(r['train_seconds'] for r in runs):.0f} s")
+    for run in (run for run in runs if run["seed"] in todo):
       result = dict(score_run(row, run, cache_dir, inception_weights), row_hash=digest)
       _write_json(os.path.join(row_dir, f"seed_{run['seed']}", "result.json"), result)
       seed_results[run["seed"]] = result
-      log(f"{row.name}: seed {run['seed']} trained in {run['train_seconds']:.0f} s, scored in "
-          f"{result['eval_seconds']:.0f} s")
+      log(f"{row.name}: seed {run['seed']} scored in {result['eval_seconds']:.0f} s")
   except Interrupted:
     raise
   except UserError as e:  # One row's failure (a NaN, a bad setting) does not stop the suite.
     log(f"{row.name}: failed: {e}")
     return {"row": row.name, "status": "failed", "reason": str(e)}
   results = [seed_results[s] for s in row.seeds]
-  grid = _last_grid(results[0]["workdir"])
+  grid = _last_grid(results[0].get("grid_dir", results[0]["workdir"]))
   image = ""
   if grid:
     os.makedirs(images_dir, exist_ok=True)
@@ -263,6 +287,7 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
             "summary": _summary(results), "image": image,
             "wall_seconds": sum(r["train_seconds"] + r["eval_seconds"] for r in results),
             "samples_per_sec": float(np.mean([r["samples_per_sec"] for r in results])),
+            "runs_in_program": max(r.get("runs_in_program", 1) for r in results),
             "resumed": any(r["resumed_from_step"] for r in results),
             "notes": sorted({n for r in results for n in r["notes"]}),
             "command": f"python -m genimg_jax.reproduce --suite {row.name}",

@@ -6,15 +6,16 @@ import os
 
 HEADER = """# Results
 
-Written by `python -m genimg_jax.reproduce` (do not edit by hand): each row trained once per
-seed, each seed in its own work directory, and scored with the project's evaluate machinery.
+Written by `python -m genimg_jax.reproduce` (do not edit by hand): a row's seeds trained
+together as one program (the runs axis, `num_runs` = the number of seeds; run r has seed
+s + r) and each seed scored with the project's evaluate machinery.
 Values are mean ± std over the seeds (std over 1 seed is 0). FID/KID/precision/recall are in
 the feature space named in brackets: `clf` is the project's classifier of that data set
 (numbers are comparable only within one data set and sample count, see
 [evaluation.md](evaluation.md)), `inc` the standard Inception-v3 (the space papers report).
 KID is ×10³. NLL and −ELBO are in nats per test image. Wall time: training and scoring of
-every seed; samples/s: training images per second, the first logged interval (compilation)
-left out.
+every seed; samples/s: training images per second of the whole program (every seed's images
+together), the first logged interval (compilation) left out.
 """
 
 SHOWN = (  # (metric key, label, scale) in the order the table shows them.
