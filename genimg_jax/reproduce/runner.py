@@ -303,6 +303,9 @@ def finished_records(out_dir: str, rows) -> list[dict]:
   for row in rows:
     done = _read_json(os.path.join(out_dir, row.name, "done.json"))
     if done is not None and done.get("row_hash") == row_hash(row):
+      # The hash covers what was computed; the words (reference, differences, estimates) are
+      # the row's current ones.
+      done["definition"] = dataclasses.asdict(row)
       records.append(done)
   return records
 
