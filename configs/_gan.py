@@ -12,6 +12,9 @@ def get_config():
   config.loss = "non_saturating"  # non_saturating, minimax, hinge, least_squares or wgan_gp.
   config.gp_weight = 0.0  # λ of the WGAN-GP gradient penalty on x̂ = αx + (1 − α)G(z); 0: none.
   config.n_critic = 1  # D updates per G update, each on its own real batch.
+  # D sees real and fake batches in two passes (each its own BatchNorm batch statistics, as in
+  # the G update); False: one pass over both, concatenated (the same when D has no BatchNorm).
+  config.discriminator_separate_batches = False
   config.ema_decay = 0.0  # EMA of G's parameters for samples (e.g. 0.999); 0 turns it off.
   config.learning_rate = 2e-4  # Adam step size, both networks.
   config.lr_schedule = "constant"  # "constant" or "linear" (decayed to 0 at num_steps).

@@ -18,6 +18,7 @@ def get_config():
   config.generator_width = 64  # G's unit w: Dense 16w, 7·7·2w, ConvT w (1024, 6272, 64).
   config.discriminator_width = 64  # D's unit w: Conv w, Conv 2w, Dense 16w (64, 128, 1024).
   config.discriminator_batch_norm = True  # BN in D after conv 2 and the Dense 1024.
+  config.discriminator_separate_batches = True  # compare_gan: D(x) and D(G(z)) are two passes.
   config.leaky_relu_slope = 0.2  # LeakyReLU slope of G and D (compare_gan's lrelu).
   config.batch_norm_momentum = 0.999  # BN running-average decay (tf.contrib batch_norm's).
   config.batch_norm_epsilon = 1e-3  # BN ε (tf.contrib batch_norm's).

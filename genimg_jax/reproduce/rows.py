@@ -102,8 +102,6 @@ PYTHAE_VAE = Row(
 
 LUCIC_DIFFS = (
     "z ~ N(0, I) (compare_gan: z ~ U(−1, 1))",
-    ("real and fake images go through D in one forward pass, so D's BatchNorm (when on) takes "
-     "its batch statistics over both (compare_gan: two separate passes)"),
     ("data: our MNIST training split of 60,000 images; the run length is compare_gan's, 20 "
      "epochs counted as 20 × 50,000 images (15,625 batches of 64)"),
     ("reference is the best FID of a 100-point hyper-parameter search with 10 restarts; this "

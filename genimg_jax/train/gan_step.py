@@ -61,6 +61,7 @@ class GAN:
   latent_dim: int
   data_range: tuple[float, float]
   n_critic: int = 1  # D updates per step, each on its own real batch.
+  separate_batches: bool = False  # D's update: real and fake in two passes, not one.
   penalty: bool = False  # The WGAN-GP gradient penalty is on (its λ > 0 in some run).
   ema: bool = False  # The state keeps an EMA of G (its decay > 0 in some run).
   g_schedule: optim.Schedule = optim.Schedule()  # Of G's step size.
@@ -81,6 +82,7 @@ class GAN:
     checks.choice(config, "output_activation", tuple(OUTPUT_RANGES))
     checks.choice(config, "loss", tuple(gan_losses.GAN_LOSSES))
     checks.non_negative(config, "gp_weight")
+    checks.boolean(config, "discriminator_separate_batches")
     checks.fraction(config, "ema_decay")
     optim.check_config(config)
 
@@ -99,6 +101,7 @@ class GAN:
     return cls(generator, discriminator, tuple((k, config[k]) for k in cls.sweepable),
                gan_losses.GAN_LOSSES[config.loss], config.latent_dim,
                OUTPUT_RANGES[config.output_activation], config.n_critic,
+               config.discriminator_separate_batches,
                sweep.largest(config, "gp_weight") > 0, sweep.largest(config, "ema_decay") > 0,
                optim.Schedule.from_config(config),
                optim.Schedule.from_config(config, updates_per_step=config.n_critic),
@@ -219,9 +222,14 @@ class GAN:
     labels = (jnp.concatenate([real_labels, fake_labels]) if self.num_classes else None)
 
     def d_loss_fn(params):
-      logits, stats = self._discriminate(params, d_stats, jnp.concatenate([real, fake]), labels,
-                                         d_drop_key)
-      logits_real, logits_fake = logits[:batch_size], logits[batch_size:]
+      if self.separate_batches:  # Each pass normalises by its own batch, as G's update does.
+        logits_real, stats = self._discriminate(params, d_stats, real, real_labels, d_drop_key)
+        logits_fake, stats = self._discriminate(params, stats, fake, fake_labels,
+                                                jax.random.fold_in(d_drop_key, 1))
+      else:
+        logits, stats = self._discriminate(params, d_stats, jnp.concatenate([real, fake]),
+                                           labels, d_drop_key)
+        logits_real, logits_fake = logits[:batch_size], logits[batch_size:]
       loss = self.loss.discriminator(logits_real, logits_fake)
       penalty = jnp.zeros(())
       if self.penalty:

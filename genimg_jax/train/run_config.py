@@ -19,7 +19,8 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "data_on_device", "data_workers", "runs_vectorize")  # Streamed batches = device-drawn ones.
 # Keys whose value here changes nothing a run computed before the key existed: left out of the
 # fingerprint at this value, so checkpoints written before the key was added still resume.
-NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none"}
+NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
+                    "discriminator_separate_batches": False}
 
 
 def validate(config) -> None:
