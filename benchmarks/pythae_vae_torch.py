@@ -18,9 +18,15 @@ fresh permutation, the 10,000 test digits binarised once from seed 0.
 import argparse
 import json
 import math
+import os
+import sys
 import time
 
 import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # configs/ is imported from the repository root.
+  sys.path.insert(0, REPO_ROOT)
 
 
 def binarised(split: str) -> np.ndarray:
@@ -50,6 +56,16 @@ def build(torch):
       return self.mu(h), self.log_var(h)
 
   return VAE()
+
+
+def flax_init(torch, model) -> None:
+  """Flax's Dense defaults instead of PyTorch's: kernels LeCun normal (variance 1 / fan_in,
+  truncated at 2σ), biases 0: to see what the initialisation alone does."""
+  for layer in model.modules():
+    if isinstance(layer, torch.nn.Linear):
+      std = math.sqrt(1.0 / layer.in_features) / 0.87962566103423978  # Truncation's variance.
+      torch.nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+      torch.nn.init.zeros_(layer.bias)
 
 
 def neg_elbo(torch, model, x):
@@ -86,6 +102,8 @@ def main(argv=None):
   parser.add_argument("--threads", type=int, default=1)
   parser.add_argument("--seed", type=int, default=123)  # pythae's vae.py seeds torch with 123.
   parser.add_argument("--rounds", type=int, default=5, help="rounds of the IS-200 NLL")
+  parser.add_argument("--init", choices=("pytorch", "flax"), default="pytorch",
+                      help="layer initialisation: PyTorch's defaults (pythae) or Flax's")
   parser.add_argument("--out", default="")
   args = parser.parse_args(argv)
   import torch
@@ -94,6 +112,8 @@ def main(argv=None):
   torch.manual_seed(args.seed)
   train, test = torch.from_numpy(binarised("train")), torch.from_numpy(binarised("test"))
   model = build(torch)
+  if args.init == "flax":
+    flax_init(torch, model)
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
   per_epoch = 50_000 // 100  # pythae's epoch: 500 batches of 100.
   scheduler = torch.optim.lr_scheduler.MultiStepLR(
@@ -109,7 +129,8 @@ def main(argv=None):
     optimizer.step()
     scheduler.step()  # Counted in steps: the milestones are epochs × 500.
     if step % 10_000 == 0:
-      print(f"step {step} | loss {float(loss):.2f} | lr {scheduler.get_last_lr()[0]:.3g} | "
+      print(f"step {step} | loss {float(loss.detach()):.2f} | "
+            f"lr {scheduler.get_last_lr()[0]:.3g} | "
             f"{step / (time.perf_counter() - start):.0f} steps/s", flush=True)
   model.eval()
   with torch.no_grad():
@@ -120,7 +141,7 @@ def main(argv=None):
   result = {"steps": args.steps, "test_neg_elbo": test_elbo,
             "iwae_nll_200": float(np.mean(rounds)), "iwae_nll_200_rounds": rounds,
             "seconds": time.perf_counter() - start,  # Training and scoring.
-            "torch": torch.__version__, "threads": args.threads}
+            "torch": torch.__version__, "threads": args.threads, "init": args.init}
   print(json.dumps(result))
   if args.out:
     with open(args.out, "w", encoding="utf-8") as f:
