@@ -1,0 +1,58 @@
+"""Parameter initialisations by name (`config.init`), for Dense and convolution layers.
+
+- "flax":        Flax's defaults: LeCun-normal kernels N(0, 1/fan_in) (truncated), zero biases.
+- "torch":       PyTorch's `nn.Linear` / `nn.Conv2d` default: `kaiming_uniform_(a=√5)` kernels,
+                 which is U(±1/√fan_in), and biases U(±1/√fan_in).
+- "he_normal":   kernels N(0, 2/fan_in), biases as PyTorch's default U(±1/√fan_in) (pythae's
+                 VampPrior script: `he_init` redraws the weights only).
+- "glorot_zero": kernels Glorot-uniform U(±√(6/(fan_in + fan_out))), zero biases (pythae's IWAE
+                 script, `unif_init`).
+
+Flax's `bias_init` sees only the bias's shape, not the layer's fan-in, so `dense_kwargs` and
+`conv_kwargs` take `fan_in` from the caller (the input's width, or channels × kernel area).
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+SCHEMES = ("flax", "torch", "he_normal", "glorot_zero")  # config.init values.
+
+
+def uniform(bound: float):
+  """U(−bound, bound) initialiser of any shape."""
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def _kernel_init(scheme: str, fan_in: int):
+  if scheme == "torch":
+    return uniform(1.0 / math.sqrt(fan_in))
+  if scheme == "he_normal":
+    return nn.initializers.normal(stddev=math.sqrt(2.0 / fan_in))
+  if scheme == "glorot_zero":
+    return nn.initializers.xavier_uniform()  # Flax reads fan_in, fan_out from the kernel shape.
+  return nn.initializers.lecun_normal()
+
+
+def _bias_init(scheme: str, fan_in: int):
+  if scheme in ("torch", "he_normal"):
+    return uniform(1.0 / math.sqrt(fan_in))
+  return nn.initializers.zeros_init()
+
+
+def check(scheme: str) -> None:
+  """ValueError for a name that is not one of SCHEMES."""
+  if scheme not in SCHEMES:
+    raise ValueError(f"unknown initialisation {scheme!r}: use one of {', '.join(SCHEMES)}")
+
+
+def dense_kwargs(scheme: str, fan_in: int) -> dict:
+  """kernel_init and bias_init for `nn.Dense` with `fan_in` inputs under `scheme`."""
+  check(scheme)
+  return {"kernel_init": _kernel_init(scheme, fan_in), "bias_init": _bias_init(scheme, fan_in)}
