@@ -96,7 +96,8 @@ def find_prepared(name: str, data_dir: str) -> str:
                   f"{dataset_dir}/<version>/dataset_info.json): on a machine with network run "
                   f"`tfds build {base} --data_dir {data_dir} --file_format=array_record`, or "
                   f"offline run `python -m genimg_jax.prepare {root} --from DIR --data_dir "
-                  f"{data_dir}` (DIR: the IDX files of mnist/fashion_mnist, or DIR/<class>/*.png)")
+                  f"{data_dir}` (DIR: the IDX files of mnist/fashion_mnist, the .amat files of "
+                  f"binarized_mnist, or DIR/<class>/*.png)")
 
 
 def _binary_to_255(image: np.ndarray, name: str, split: str, index: int) -> np.ndarray:
