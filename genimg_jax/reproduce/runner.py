@@ -155,22 +155,32 @@ def train_runs(row: Row, row_dir: str, data_dir: str, cache_dir: str) -> list[di
           for r, seed in enumerate(seeds)]
 
 
-def nll_rounds(workdir: str, k: int, rounds: int, run: int | None = None) -> list[float]:
-  """IWAE NLL −L_k of the test split (binarised as the run was) in `rounds` independent
-  rounds of k importance samples per image; `run`: which run of a many-runs folder."""
+def likelihood_scores(workdir: str, k: int, rounds: int, run: int | None = None,
+                      step: int | None = None) -> dict:
+  """The test split's (binarised as the run was) IWAE NLL −L_k in `rounds` independent rounds
+  of k importance samples per image, and its −ELBO; `run`: which run of a many-runs folder;
+  `step`: None scores the model the run selects (select_model), a number that step's model."""
   import jax
-  import ml_collections
 
   from genimg_jax import evaluate as evaluate_lib
   from genimg_jax.data import load_split
-  from genimg_jax.generate import open_run, select_run
+  from genimg_jax.generate import open_run, saved_config, select_run
+  from genimg_jax.train import selection
 
-  family, state, _, info = open_run(workdir, None)
+  family, state, step, info = open_run(workdir, step)
   state = select_run(state, info, run)
-  test = load_split(ml_collections.ConfigDict(info["config"]), "test")
+  test = load_split(saved_config(info), "test")
   key = jax.random.PRNGKey(NLL_KEY_SEED)
-  return [float(evaluate_lib.iwae(family, state, test, jax.random.fold_in(key, r), k)
-                ["iwae_nll"]) for r in range(rounds)]
+  values = [float(evaluate_lib.iwae(family, state, test, jax.random.fold_in(key, r), k)
+                  ["iwae_nll"]) for r in range(rounds)]
+  bounds = family.evaluate(state, test.images, test.labels, jax.random.fold_in(key, rounds),
+                           saved_config(info).eval_batch_size)
+  scores = {"iwae_nll": float(np.mean(values)), "iwae_nll_rounds": values,
+            "test_neg_elbo": bounds["test_neg_elbo"]}
+  chosen = selection.best_steps(state)
+  if chosen is not None and step is None:
+    scores["selected_step"] = int(chosen)
+  return scores
 
 
 SPACE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
@@ -195,9 +205,12 @@ def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> di
     if i == 0:
       metrics.update({m: result[m] for m in VAE_METRICS if m in result})
   if row.iwae_k:
-    values = nll_rounds(run["workdir"], row.iwae_k, row.nll_rounds, run["run"])
-    metrics["iwae_nll"] = float(np.mean(values))
-    metrics["iwae_nll_rounds"] = values
+    scores = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"])
+    metrics.update({k: v for k, v in scores.items() if k not in metrics})
+    if "selected_step" in scores:  # The last model too: what selection on validation changed.
+      last = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"],
+                               _latest_step(run["workdir"]))
+      metrics.update({f"{k}_last_model": last[k] for k in ("iwae_nll", "test_neg_elbo")})
   return {**run, "metrics": metrics, "notes": notes,
           "eval_seconds": time.perf_counter() - start}
 
