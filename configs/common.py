@@ -37,6 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_cache_dir = ""  # Classifier + reference features; "" ⇒ $GENIMG_CACHE_DIR or ~/.cache.
   config.eval_classifier_epochs = 8.0  # Epochs of the feature classifier (part of its cache key).
   config.inception_weights = ""  # TorchScript Inception-v3 (2015-12-05) file for eval_space inception.
+  config.init = "flax"  # Parameter init: "flax" (Flax's defaults), "torch" (PyTorch's nn.Linear/
+  # nn.Conv2d defaults), "he_normal" or "glorot_zero" (docs/models.md, Initialisation).
   config.compute_dtype = "float32"  # "float32" or "bfloat16" matmuls (params stay float32).
   config.parallel = "jit"  # "jit" (sharded jit, XLA's all-reduce) or "pmap" (lax.pmean).
   config.data_shards = 0  # Data shards, each epoch-shuffled on its own; 0 ⇒ one per process.

@@ -14,6 +14,7 @@ import numpy as np
 
 from genimg_jax import config_checks as checks
 from genimg_jax.errors import UserError
+from genimg_jax.models import initializers as inits
 
 Activation = Callable[[jnp.ndarray], jnp.ndarray]
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")  # get_activation's names.
@@ -33,11 +34,18 @@ def get_activation(name: str, leaky_relu_slope: float = 0.2) -> Activation:
   return activations[name]
 
 
-def hidden_layers(x, widths, activation, dtype, dropout_rate: float = 0.0, train: bool = False):
+def dense(features: int, x, dtype, init: str = "flax", **kwargs):
+  """nn.Dense(features) applied to x, its parameters initialised by scheme `init` (fan-in: x's
+  width); inside a compact method, so the layer belongs to the calling module."""
+  return nn.Dense(features, dtype=dtype, **kwargs, **inits.dense_kwargs(init, x.shape[-1]))(x)
+
+
+def hidden_layers(x, widths, activation, dtype, dropout_rate: float = 0.0, train: bool = False,
+                  init: str = "flax"):
   """Dense(w) → activation (→ dropout) for each width; called inside a compact method, so the
   layers belong to (and are named in) the calling module: Dense_0, Dense_1, ..."""
   for width in widths:
-    x = activation(nn.Dense(width, dtype=dtype)(x))
+    x = activation(dense(width, x, dtype, init))
     if dropout_rate > 0:
       x = nn.Dropout(dropout_rate, deterministic=not train)(x)
   return x
@@ -52,12 +60,13 @@ class Generator(nn.Module):
   output_activation: Activation = nn.sigmoid
   dtype: jnp.dtype = jnp.float32
   batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
     del labels, train  # Unconditional; no train-time behaviour (the uniform GAN interface).
-    x = hidden_layers(z, self.hidden, self.activation, self.dtype)
-    x = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
+    x = hidden_layers(z, self.hidden, self.activation, self.dtype, init=self.init_scheme)
+    x = dense(int(np.prod(self.image_shape)), x, self.dtype, self.init_scheme)
     x = self.output_activation(x.astype(jnp.float32))
     return x.reshape((z.shape[0], *self.image_shape))
 
@@ -73,18 +82,21 @@ class Discriminator(nn.Module):
   dropout_rate: float = 0.0
   dtype: jnp.dtype = jnp.float32
   batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
     del labels  # Unconditional.
     x = images.reshape((images.shape[0], -1))
-    x = hidden_layers(x, self.hidden, self.activation, self.dtype, self.dropout_rate, train)
-    logits = nn.Dense(1, dtype=self.dtype)(x)
+    x = hidden_layers(x, self.hidden, self.activation, self.dtype, self.dropout_rate, train,
+                      self.init_scheme)
+    logits = dense(1, x, self.dtype, self.init_scheme)
     return logits[:, 0].astype(jnp.float32)
 
 
 def check_config(config) -> None:
-  """The keys the builders below read: the GAN's or the VAE's widths, activation, dropout."""
+  """The keys the builders below read: the GAN's or the VAE's widths, activation, dropout
+  (config.init, shared by every model, is checked by run_config.validate)."""
   if config.activation not in ACTIVATIONS:
     raise UserError(f"config.activation: unknown activation {config.activation!r}: use one of "
                     f"{', '.join(ACTIVATIONS)}")
@@ -104,10 +116,11 @@ def gan_networks(config, image_shape, num_classes: int = 0):
   dtype = jnp.dtype(config.compute_dtype)
   generator = Generator(
       hidden=tuple(config.generator_hidden), image_shape=tuple(image_shape), activation=act,
-      output_activation=get_activation(config.output_activation), dtype=dtype)
+      output_activation=get_activation(config.output_activation), dtype=dtype,
+      init_scheme=config.init)
   discriminator = Discriminator(
       hidden=tuple(config.discriminator_hidden), activation=act,
-      dropout_rate=config.discriminator_dropout, dtype=dtype)
+      dropout_rate=config.discriminator_dropout, dtype=dtype, init_scheme=config.init)
   return generator, discriminator
 
 
@@ -123,13 +136,14 @@ class Encoder(nn.Module):
   activation: Activation = nn.relu
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0  # > 0: class-conditional (labels required).
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, images, labels=None):
     x = with_one_hot(images.reshape((images.shape[0], -1)), labels, self.num_classes)
-    x = hidden_layers(x, self.hidden, self.activation, self.dtype)
-    mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(x)
-    logvar = nn.Dense(self.latent_dim, dtype=self.dtype, name="logvar")(x)
+    x = hidden_layers(x, self.hidden, self.activation, self.dtype, init=self.init_scheme)
+    mean = dense(self.latent_dim, x, self.dtype, self.init_scheme, name="mean")
+    logvar = dense(self.latent_dim, x, self.dtype, self.init_scheme, name="logvar")
     return mean.astype(jnp.float32), logvar.astype(jnp.float32)
 
 
@@ -145,12 +159,13 @@ class Decoder(nn.Module):
   activation: Activation = nn.relu
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0  # > 0: the one-hot label is concatenated to z.
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, z, labels=None):
     x = with_one_hot(z, labels, self.num_classes)
-    x = hidden_layers(x, self.hidden, self.activation, self.dtype)
-    logits = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
+    x = hidden_layers(x, self.hidden, self.activation, self.dtype, init=self.init_scheme)
+    logits = dense(int(np.prod(self.image_shape)), x, self.dtype, self.init_scheme)
     return logits.astype(jnp.float32).reshape((z.shape[0], *self.image_shape))
 
 
@@ -193,8 +208,10 @@ def vae_network(config, image_shape, num_classes: int = 0) -> VAE:
   act = get_activation(config.activation, config.leaky_relu_slope)
   dtype = jnp.dtype(config.compute_dtype)
   return VAE(
-      encoder=Encoder(tuple(config.encoder_hidden), config.latent_dim, act, dtype, num_classes),
-      decoder=Decoder(tuple(config.decoder_hidden), tuple(image_shape), act, dtype, num_classes))
+      encoder=Encoder(tuple(config.encoder_hidden), config.latent_dim, act, dtype, num_classes,
+                      config.init),
+      decoder=Decoder(tuple(config.decoder_hidden), tuple(image_shape), act, dtype, num_classes,
+                      config.init))
 
 
 # Narrow widths for tests and smoke runs: same layers, fewer channels.

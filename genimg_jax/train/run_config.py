@@ -6,6 +6,7 @@ import json
 from genimg_jax import config_checks as checks
 from genimg_jax import models
 from genimg_jax.errors import UserError
+from genimg_jax.models import initializers
 from genimg_jax.train import selection, sweep
 from genimg_jax.train.families import family_class
 
@@ -21,7 +22,7 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
 # fingerprint at this value, so checkpoints written before the key was added still resume.
 NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
                     "discriminator_separate_batches": False, "select_model": "last",
-                    "validation_every": 0}
+                    "validation_every": 0, "init": "flax"}
 
 
 def _check_selection(config, family) -> None:
@@ -58,6 +59,7 @@ def validate(config) -> None:
   checks.choice(config, "runs_vectorize", ("auto", "vmap", "loop"))
   checks.choice(config, "eval_space", ("classifier", "inception"))
   checks.choice(config, "binarize", ("none", "static", "dynamic"))
+  checks.choice(config, "init", initializers.SCHEMES)
   if config.eval_space == "inception" and not config.inception_weights:
     raise UserError("config.eval_space='inception' needs --config.inception_weights=PATH (a "
                     "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
