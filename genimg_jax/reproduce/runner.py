@@ -41,9 +41,13 @@ WORDS = ("estimate_minutes", "estimate_basis", "reference", "differences", "head
 def row_hash(row: Row) -> str:
   """Hash of what the row computes: its settings (not its words, WORDS) and the resolved config
   of every seed, so editing configs/<model>.py makes a finished row stale. Sorted JSON (tuples
-  and lists alike) keeps it the same in every process."""
+  and lists alike) keeps it the same in every process; keys at their neutral defaults are
+  left out, as in the checkpoint's fingerprint, so a new key does not make old rows stale."""
+  from genimg_jax.train import run_config  # Lazily: it imports JAX.
+
   data = {k: v for k, v in dataclasses.asdict(row).items() if k not in WORDS}
-  data["configs"] = [row_config(row, seed).to_dict() for seed in row.seeds]
+  data["configs"] = [run_config.without_neutral(row_config(row, seed).to_dict())
+                     for seed in row.seeds]  # Keys added at neutral values change nothing.
   return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -91,13 +91,19 @@ def validate(config) -> None:
                     f"config or pick an architecture made for this model") from None
 
 
+def without_neutral(config_dict: dict) -> dict:
+  """`config_dict` less the keys at their NEUTRAL_DEFAULTS value (they change nothing a run
+  computed before they existed)."""
+  return {k: v for k, v in config_dict.items()
+          if not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
+
+
 def _model_settings(config_dict: dict) -> dict:
   """The settings that change what a run computes (num_steps too under a decaying schedule),
   less the keys at their NEUTRAL_DEFAULTS value."""
   decays = config_dict.get("lr_schedule", "constant") != "constant"  # VAEs have no schedule.
-  return {k: v for k, v in config_dict.items()
-          if (k not in RESUMABLE_KEYS or (decays and k == "num_steps"))
-          and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
+  return {k: v for k, v in without_neutral(config_dict).items()
+          if k not in RESUMABLE_KEYS or (decays and k == "num_steps")}
 
 
 def fingerprint(config_dict: dict) -> str:
