@@ -66,9 +66,13 @@ def row_config(row: Row, seed: int, data_dir: str = "", cache_dir: str = ""):
   return config
 
 
+SOURCE_FILES = {"binarized_mnist": "binarized_mnist_{train,valid,test}.amat[.gz] files"}
+
+
 def prepare_command(dataset: str, data_dir: str) -> str:
+  files = SOURCE_FILES.get(dataset, "IDX files")
   return (f"python -m genimg_jax.prepare {dataset} --from DIR --data_dir {data_dir}  "
-          f"(DIR: the folder of {dataset}'s IDX files)")
+          f"(DIR: the folder of {dataset}'s {files})")
 
 
 def missing_data(row: Row, data_dir: str = "") -> str:
