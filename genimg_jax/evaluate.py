@@ -8,8 +8,8 @@ Every model: FID, KID (mean ± std over subsets), precision/recall (k = 3), dens
 Inception-style score of the project's classifier; for class-conditional models the
 classifier's accuracy on the samples and intra-class FID. VAEs add the test −ELBO and the IWAE
 bound with `--iwae_k` importance samples, in nats per image and bits/dim. The samples scored
-are those `python -m genimg_jax.generate` writes for the same `--seed`; `--samples_out` saves
-them too. A folder of several runs (num_runs > 1 or a sweep): one line per run (with its seed
+are those `python -m genimg_jax.generate` writes for the same `--seed`; `--samples_out F` saves
+them too (F_run<r>.npy per run when several runs are scored). A folder of several runs (num_runs > 1 or a sweep): one line per run (with its seed
 and sweep values), then one line per sweep point with `<metric>_mean` / `<metric>_std` over its
 seeds (frozen runs listed, not averaged); `--run R` scores run R alone.
 """
@@ -90,8 +90,9 @@ def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "class
   for run in which:
     single = select_run(state, info, run)
     images, labels = samples_lib.draw_seeded(family, single, num, seed)
-    if samples_out:
-      save_npy(samples_out, images, "--samples_out")
+    if samples_out:  # Several runs scored: one file each, F_run<r>.npy beside F.
+      save_npy(samples_out if len(which) == 1 else run_path(samples_out, run), images,
+               "--samples_out")
     result = {"step": step, "model": config.model, "dataset": config.dataset}
     chosen = selection.best_steps(single) if config.select_model == "best_validation" else None
     if chosen is not None and requested in (None, "best"):  # The best-validation model.
@@ -118,6 +119,12 @@ def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "class
   if many and len(which) > 1:
     records += point_summaries(records, plan, step, config.model)
   return records
+
+
+def run_path(path: str, run: int) -> str:
+  """`path` with `_run<run>` before its extension: samples.npy → samples_run2.npy."""
+  stem, ext = os.path.splitext(path)
+  return f"{stem}_run{run}{ext or '.npy'}"
 
 
 def point_summaries(records: list[dict], plan, step, model: str) -> list[dict]:
@@ -163,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "then mean ± std over the seeds of each sweep point)")
   parser.add_argument("--samples_out", default="",
                       help="also save the scored samples to this .npy (float32 [N, H, W, C] in "
-                      "[0, 1]: generate's images of the same --seed)")
+                      "[0, 1]: generate's images of the same --seed); scoring several runs "
+                      "writes one file per run, F_run<r>.npy")
   return parser
 
 

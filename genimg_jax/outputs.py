@@ -137,8 +137,8 @@ class RunWriter:
                                        flush_secs=_TB_FLUSH_SECS)
 
   def write_scalars(self, step: int, scalars: dict[str, float], run: int | None = None) -> None:
-    """Appends {"step": step, **run tags, **scalars} as one flushed line and logs each scalar
-    to TensorBoard."""
+    """Appends {"step": step, **run tags, **scalars} as one flushed line and logs each finite
+    scalar to TensorBoard."""
     if "step" in scalars:
       raise ValueError("'step' is reserved as a scalar name")
     step = int(step)
@@ -146,9 +146,10 @@ class RunWriter:
     record = {"step": step, **tags, **{k: json_number(v) for k, v in scalars.items()}}
     self._metrics.write(json.dumps(record, allow_nan=False) + "\n")
     self._metrics.flush()
-    if run in self._tbs:
-      for name, value in scalars.items():
-        self._tbs[run].add_scalar(name, float(value), global_step=step)
+    if run in self._tbs:  # Non-finite values (a frozen run's) stay out of TensorBoard, whose
+      for name, value in scalars.items():  # writer warns once per NaN; metrics.jsonl has them.
+        if math.isfinite(float(value)):
+          self._tbs[run].add_scalar(name, float(value), global_step=step)
 
   def write_images(self, step: int, images: dict[str, np.ndarray], run: int | None = None) -> None:
     """Logs each uint8 [H, W, C] grid (e.g. from image_grid) as a TensorBoard image."""

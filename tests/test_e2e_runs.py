@@ -38,6 +38,7 @@ def test_a_frozen_run_is_reported_and_the_others_finish(reference):
   frozen = [line for line in result.stdout.splitlines() if "became non-finite" in line]
   assert len(frozen) == 1 and frozen[0].startswith("run 1 (seed 0, learning_rate=1e+30)")
   assert "frozen runs: run 1" in result.stdout
+  assert "NaN or Inf" not in result.stderr  # The frozen run's NaNs stay out of TensorBoard.
   leaves, step = state_leaves(workdir)
   assert step == 200
   values = dict(leaves)
@@ -126,8 +127,12 @@ def test_evaluate_scores_every_run_and_the_mean_over_seeds(three_gans, tmp_path)
 
   many, _ = three_gans
   cache = str(tmp_path / "cache")
-  records = evaluate_all(many, num=40, cache_dir=cache, iwae_k=0, interpolations=False)
+  out = str(tmp_path / "samples.npy")
+  records = evaluate_all(many, num=40, cache_dir=cache, iwae_k=0, interpolations=False,
+                         samples_out=out)
   per_run, summaries = records[:3], records[3:]
+  saved = [np.load(str(tmp_path / f"samples_run{r}.npy")) for r in range(3)]  # One per run.
+  assert not os.path.exists(out) and not np.array_equal(saved[0], saved[1])
   assert [r["run"] for r in per_run] == [0, 1, 2] and [r["seed"] for r in per_run] == [4, 5, 6]
   assert len(summaries) == 1 and summaries[0]["seeds"] == 3
   fids = np.array([r["fid"] for r in per_run])
