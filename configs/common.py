@@ -28,6 +28,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every = 1_000  # Steps between Orbax checkpoints (and one at the end).
   config.keep_checkpoints = 3  # Newest checkpoints kept on disk.
   config.num_grid_samples = 64  # Images in each sample grid (8 × 8).
+  config.select_model = "last"  # Model a run is scored as: "last" step, or "best_validation"
+  # (VAEs: lowest validation −ELBO, checked every validation_every steps; needs a validation split).
+  config.validation_every = 0  # Steps between validation checks of select_model (0 = none).
   config.eval_every = 0  # Steps between evaluations that keep the best checkpoint (0 = off).
   config.eval_num_samples = 10_000  # Generated images per evaluation (FID is stated at this count).
   config.eval_space = "classifier"  # Features of FID/KID/precision: "classifier" or "inception".

@@ -29,6 +29,7 @@ from genimg_jax.errors import UserError, exit_on_user_error, flag_names
 from genimg_jax.evaluation import features, likelihood
 from genimg_jax.evaluation import samples as samples_lib
 from genimg_jax.evaluation.interpolation import interpolation_images
+from genimg_jax.train import selection
 from genimg_jax.generate import open_run, parse_step, runs_of, save_npy, saved_config, select_run, stacked
 
 EVAL_FILE = "eval.jsonl"
@@ -67,6 +68,7 @@ def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "class
   """One record per run (`which`: run indices, default every run), then, for a folder of
   several runs, one summary record per sweep point: mean and std over its live seeds."""
   start = time.perf_counter()
+  requested = step
   family, state, step, info = open_run(workdir, step)
   config = saved_config(info)
   if cache_dir:
@@ -91,6 +93,9 @@ def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "class
     if samples_out:
       save_npy(samples_out, images, "--samples_out")
     result = {"step": step, "model": config.model, "dataset": config.dataset}
+    chosen = selection.best_steps(single) if config.select_model == "best_validation" else None
+    if chosen is not None and requested in (None, "best"):  # The best-validation model.
+      result["selected_step"] = int(chosen)
     if many:
       result.update(run=run, seed=plan.seeds[run], **plan.points[run])
       if frozen[run]:

@@ -22,7 +22,7 @@ from genimg_jax import outputs
 from genimg_jax.errors import UserError, exit_on_user_error
 from genimg_jax import sharding as sharding_lib
 from genimg_jax.evaluation import samples as samples_lib
-from genimg_jax.train import run_config, runs, sweep
+from genimg_jax.train import run_config, runs, selection, sweep
 from genimg_jax.train.families import build_family
 
 
@@ -64,14 +64,24 @@ def runs_of(info: dict) -> sweep.Plan:
 
 
 def open_run(workdir: str, step: int | str | None = None):
-  """(family, state, step, run info) of a run folder's checkpoint (`step`, "best": the lowest
-  evaluation score, or the latest); the run info holds the config and data shapes."""
+  """(family, state, step, run info) of a run folder's checkpoint: the latest (None), step
+  `step`, or "best" (the lowest evaluation score). A run that selects its model on validation
+  (select_model="best_validation") keeps that model in its state: None and "best" give it
+  (from the latest checkpoint, params replaced by the best copy's); a step number gives the
+  model of that step as trained. The run info holds the config and data shapes."""
   if not os.path.isdir(workdir):
     raise UserError(f"work directory {workdir} does not exist: pass a run folder of train.py")
   checkpointer = ckpt.Checkpointer(workdir, keep=1)
-  step = ckpt.require_checkpoint(checkpointer, step)
-  info = checkpointer.restore_run_info(step)
+  latest = ckpt.require_checkpoint(checkpointer, None)
+  info = checkpointer.restore_run_info(latest)
   config = saved_config(info)
+  use_selected = step in (None, "best") and config.select_model == "best_validation"
+  if not use_selected:
+    step = ckpt.require_checkpoint(checkpointer, step)
+    info = checkpointer.restore_run_info(step)
+    config = saved_config(info)
+  else:
+    step = latest
   image_shape = tuple(info["image_shape"])
   family = build_family(config, image_shape, info.get("num_classes", 0))
   init = lambda key: family.init_state(key, info["num_examples"], image_shape)
@@ -80,6 +90,9 @@ def open_run(workdir: str, step: int | str | None = None):
   sharding = sharding_lib.replicated(sharding_lib.make_mesh())
   state = checkpointer.restore(step, ckpt.abstract_like(abstract, sharding))
   checkpointer.close()
+  if use_selected:
+    state = (state.replace(runs=selection.selected(state.runs)) if stacked(info)
+             else selection.selected(state))
   return family, state, step, info
 
 

@@ -2,11 +2,14 @@
 
   python -m genimg_jax.prepare mnist --from ../shared/data/mnist [--data_dir D]
   python -m genimg_jax.prepare my_faces --from DIR     # DIR/<class>/*.png, or DIR/train/...
+  python -m genimg_jax.prepare binarized_mnist --from ../shared/data/binarized_mnist
 
 Writes `D/NAME/VERSION` in the array_record layout `tfds build NAME --file_format=array_record`
 writes (PNG `Image` and `ClassLabel` features), readable by name through `load_dataset`.
 mnist and fashion_mnist get TFDS's own version 3.0.1, so `tfds.data_source('mnist',
-data_dir=D)` reads them too; other sets are version 1.0.0.
+data_dir=D)` reads them too; other sets are version 1.0.0. binarized_mnist is read from
+Larochelle's three `.amat` files, each checked against TFDS's published SHA-256, and written as
+TFDS's own `binarized_mnist/1.0.0` (splits train, validation, test; 0/1 pixels; no labels).
 """
 
 import argparse
@@ -23,7 +26,8 @@ def _parse(argv):
       prog="python -m genimg_jax.prepare", description=__doc__.splitlines()[0])
   parser.add_argument("name", help="data set name, e.g. mnist, fashion_mnist, my_faces")
   parser.add_argument("--from", dest="source", required=True,
-                      help="folder with the IDX files, or an image folder DIR/<class>/*.png")
+                      help="folder with the IDX files, the .amat files (binarized_mnist), or an "
+                           "image folder DIR/<class>/*.png")
   parser.add_argument("--data_dir", default=None,
                       help="TFDS data dir (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets)")
   parser.add_argument("--overwrite", action="store_true",
@@ -42,11 +46,14 @@ def main(argv=None) -> None:
   # Imported after parsing so `--help` and usage errors are instant.
   import tensorflow_datasets as tfds
 
-  from genimg_jax.data import prepare_builders, tfds_source
+  from genimg_jax.data import amat, prepare_builders, tfds_source
 
   data_dir = tfds_source.resolve_data_dir(args.data_dir)
   source_dir = os.path.expanduser(args.source)
-  version = prepare_builders.prepared_version(args.name, prepare_builders.is_idx_dir(source_dir))
+  if args.name == amat.NAME:
+    version = amat.VERSION
+  else:
+    version = prepare_builders.prepared_version(args.name, prepare_builders.is_idx_dir(source_dir))
   target = os.path.join(data_dir, args.name, version)
   if not args.overwrite and os.path.isfile(os.path.join(target, "dataset_info.json")):
     info = tfds.builder_from_directory(target).info
@@ -54,7 +61,10 @@ def main(argv=None) -> None:
     print(f"{args.name} is already prepared at {target} ({_counts(counts)}); "
           f"pass --overwrite to prepare it again")
     return
-  source = prepare_builders.read_source(args.name, source_dir)
+  if args.name == amat.NAME:
+    source = amat.amat_source(source_dir)  # Always checked against the published SHA-256.
+  else:
+    source = prepare_builders.read_source(args.name, source_dir)
   tfds.disable_progress_bar()
   builder = prepare_builders.make_builder(args.name, source, data_dir)
   mode = tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS  # Overwrites the data set itself.

@@ -1,7 +1,7 @@
 """The results suite: rows are valid data, an unknown row/suite is one line listing the valid
-ones, a row whose data set is not prepared is skipped with the command that prepares it, and
-(slow) the tiny suite runs end to end, writes the table, and resumes after kill -9 with
-finished rows skipped."""
+ones, a row whose data set is not prepared is skipped with the command that prepares it (and
+no file is written), and (slow) the tiny suite runs end to end into a table of other rows,
+keeps them, writes README's block, and resumes after kill -9 with finished rows skipped."""
 
 import json
 import os
@@ -14,9 +14,10 @@ import pytest
 
 from genimg_jax import config_cli
 from genimg_jax.reproduce import rows as rows_lib
-from genimg_jax.reproduce import runner
+from genimg_jax.reproduce import runner, table
 from genimg_jax.train import run_config
 from tests.conftest import REPO_ROOT, run_python, subprocess_env
+from tests.test_reproduce_table import HEADLINE, README, _record
 
 
 @pytest.mark.parametrize("name", sorted(rows_lib.ROWS))
@@ -53,12 +54,10 @@ def test_a_row_whose_data_set_is_not_prepared_is_skipped_with_the_prepare_comman
   assert result.returncode == 0, result.stderr[-2000:]
   skipped = [line for line in result.stderr.splitlines() if ": skipped: " in line]
   assert len(skipped) == 2 and "Traceback" not in result.stderr
-  assert f"python -m genimg_jax.prepare mnist --from DIR --data_dir {empty}" in skipped[0]
-  page = (tmp_path / "docs" / "RESULTS.md").read_text()
-  assert "vae_pythae: skipped" in page and "genimg_jax.prepare mnist" in page
-  data = json.loads((tmp_path / "docs" / "results.json").read_text())
-  assert data["rows"] == [] and [r["row"] for r in data["not_run"]] == ["vae_pythae",
-                                                                        "lucic_ns_gan"]
+  for line, name in zip(skipped, ("binarized_mnist", "mnist")):
+    assert f"python -m genimg_jax.prepare {name} --from DIR --data_dir {empty}" in line
+  assert "no row finished (2 not run)" in result.stdout
+  assert not (tmp_path / "docs").exists()  # Nothing finished: no table written.
 
 
 def _suite(tmp_path, *extra):
@@ -75,9 +74,16 @@ def _checkpoint_steps(workdir):
 
 @pytest.mark.slow
 def test_the_tiny_suite_runs_resumes_after_kill_9_and_skips_finished_rows(tmp_path):
-  """Killed with SIGKILL while training its second row (the first finished): the rerun skips
-  the first, resumes the second from its checkpoint, and writes the table of both."""
-  runs = tmp_path / "runs"
+  """Into a table of two other rows, killed with SIGKILL while training its second row (the
+  first finished): the table is untouched; the rerun skips the first, resumes the second from
+  its checkpoint, and adds both to the table, keeping the other rows and README's outside."""
+  runs, docs = tmp_path / "runs", tmp_path / "docs"
+  others = [_record("gan", runs, docs, (57.2, 3.8)),
+            _record("vae_pythae", runs, docs, (130.0, 0.0), [[92.7, 92.8]])]
+  table.write(others, str(docs), list(rows_lib.ROWS), HEADLINE, str(runs))
+  (tmp_path / "README.md").write_text(README)
+  prepared = {p: p.read_bytes() for p in (docs / "RESULTS.md", docs / "results.json")}
+  before = json.loads((docs / "results.json").read_text())["rows"]
   vae_run = str(runs / "tiny_vae" / "seed_0" / "run")
   child = subprocess.Popen(_suite(tmp_path), cwd=REPO_ROOT, env=subprocess_env(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -90,6 +96,7 @@ def test_the_tiny_suite_runs_resumes_after_kill_9_and_skips_finished_rows(tmp_pa
   assert (runs / "tiny_gan" / "done.json").is_file(), child.stderr.read()[-3000:]
   assert not (runs / "tiny_vae" / "done.json").is_file()
   assert killed_at > 0
+  assert {p: p.read_bytes() for p in prepared} == prepared
   result = subprocess.run(_suite(tmp_path), cwd=REPO_ROOT, env=subprocess_env(),
                           capture_output=True, text=True, timeout=900, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -107,12 +114,24 @@ def test_the_tiny_suite_runs_resumes_after_kill_9_and_skips_finished_rows(tmp_pa
   assert [s["run"] for s in gan["seeds"]] == [0, 1] and gan["runs_in_program"] == 2
   fids = [s["metrics"]["fid_classifier"] for s in gan["seeds"]]
   assert fids[0] != fids[1]
-  page = (tmp_path / "docs" / "RESULTS.md").read_text()
+  page = (docs / "RESULTS.md").read_text()
   for name in ("tiny_gan", "tiny_vae"):
     assert f"[{name}](#{name})" in page and f"--suite {name}`" in page
-    assert (tmp_path / "docs" / "images" / "results" / f"{name}.png").is_file()
-  data = json.loads((tmp_path / "docs" / "results.json").read_text())
-  assert [r["row"] for r in data["rows"]] == ["tiny_gan", "tiny_vae"]
+    assert (docs / "images" / "results" / f"{name}.png").is_file()
+    assert f"![{name} samples](images/results/{name}.png)" in page
+  prepared_page = prepared[docs / "RESULTS.md"].decode().splitlines()
+  for name in ("gan", "vae_pythae"):  # The other rows' lines, as they were.
+    assert next(l for l in prepared_page if l.startswith(f"| [{name}](")) in page.splitlines()
+  data = json.loads((docs / "results.json").read_text())
+  assert [r["row"] for r in data["rows"]] == ["gan", "vae_pythae", "tiny_gan", "tiny_vae"]
+  assert data["rows"][:2] == before
+  assert {s["workdir"] for s in data["rows"][2]["seeds"]} == {"tiny_gan/seeds_0-1/run"}
+  readme = (tmp_path / "README.md").read_text()
+  assert readme.startswith(README[:README.index(table.START)])
+  assert readme.endswith(README[README.index(table.END):])
+  assert "hand-written" not in readme and "(docs/RESULTS.md#vae_pythae)" in readme
+  written = {p: p.read_bytes() for p in (docs / "RESULTS.md", docs / "results.json")}
   again = subprocess.run(_suite(tmp_path), cwd=REPO_ROOT, env=subprocess_env(),
                          capture_output=True, text=True, timeout=300, check=False)
   assert again.returncode == 0 and again.stderr.count("finished earlier, skipped") == 2
+  assert {p: p.read_bytes() for p in written} == written

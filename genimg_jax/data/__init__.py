@@ -8,7 +8,16 @@ from genimg_jax.data import binarize as binarize_lib
 from genimg_jax.data import embedded, resize
 from genimg_jax.errors import UserError
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
+EMBEDDED_SPLITS = ("train", "test")
+# Sets whose pixels are stored as 0/1 (TFDS's binarized_mnist): known by name, since an `Image`
+# feature does not say so. They are loaded as 0/255, so the step's /255 gives 0/1 again.
+BINARY_SETS = frozenset({"binarized_mnist"})
+
+
+def is_binary_set(name: str) -> bool:
+  """Whether data set `name` (NAME, NAME/CONFIG or NAME:VERSION) stores its pixels as 0/1."""
+  return name.split(":")[0].split("/")[0] in BINARY_SETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +48,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
   shrinking; see `genimg_jax.data.resize`), so sets whose images differ in size load too.
   Channels, dtype (uint8), labels and num_classes are unchanged. 0: images as stored.
   binarize (`config.binarize`, data/binarize.py): "static" draws every pixel once as 0 or 255
-  from (seed, split), after resizing; "dynamic" does so for the test split only (training
-  batches are drawn afresh per batch); "none" leaves the grey levels.
+  from (seed, split), after resizing; "dynamic" does so for the evaluation splits only
+  (training batches are drawn afresh per batch); "none" leaves the grey levels.
+  Sets in BINARY_SETS (stored as 0/1) are returned as 0/255 and refuse any binarisation.
   """
   if split not in SPLITS:
     raise UserError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
@@ -52,7 +62,15 @@ def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
   if binarize not in binarize_lib.MODES:
     raise UserError(f"unknown binarisation {binarize!r}: use one of "
                     f"{', '.join(binarize_lib.MODES)}")
+  if binarize != "none" and is_binary_set(name):
+    raise UserError(f"data set {name!r} is already binary (fixed 0/1 pixels): "
+                    f"binarize={binarize!r} (config.binarize) would binarise it a second time; use "
+                    f"'none'")
   if name == embedded.NAME:
+    if split not in EMBEDDED_SPLITS:
+      raise UserError(f"data set {name!r} has no {split} split: it has "
+                      f"{' and '.join(EMBEDDED_SPLITS)} only (binarized_mnist has a validation "
+                      f"split)")
     images, labels = embedded.load(split)
     if image_size:
       images = resize.resize_images(images, image_size)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 MODES = ("none", "static", "dynamic")  # config.binarize values.
-_SPLIT_STREAMS = {"train": 1, "test": 2}  # Each split its own stream of one seed.
+_SPLIT_STREAMS = {"train": 1, "test": 2, "validation": 3}  # Each split its own stream of one seed.
 
 
 def static(images_u8: np.ndarray, seed: int, split: str) -> np.ndarray:

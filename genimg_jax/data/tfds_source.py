@@ -10,6 +10,8 @@ array_record (or parquet) sets are read through the random-access data source: n
 each image is center-cropped and resized as it is read (`genimg_jax.data.resize`).
 `load` reads a whole split; `RandomAccessSplit` reads only the records asked for (streaming,
 `config.data_on_device=False`).
+Sets stored with 0/1 pixels (`genimg_jax.data.BINARY_SETS`, e.g. binarized_mnist) are returned
+as 0/255 by both, before any resize, so the step's /255 gives 0/1 again.
 """
 
 import importlib
@@ -23,7 +25,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from tensorflow_datasets.core import constants, file_adapters, registered
 
-from genimg_jax.data import resize
+from genimg_jax.data import is_binary_set, resize
 from genimg_jax.errors import UserError
 
 READ_CHUNK = 4096  # Records deserialised per `__getitems__` call: few Python calls, bounded memory.
@@ -94,7 +96,17 @@ def find_prepared(name: str, data_dir: str) -> str:
                   f"{dataset_dir}/<version>/dataset_info.json): on a machine with network run "
                   f"`tfds build {base} --data_dir {data_dir} --file_format=array_record`, or "
                   f"offline run `python -m genimg_jax.prepare {root} --from DIR --data_dir "
-                  f"{data_dir}` (DIR: the IDX files of mnist/fashion_mnist, or DIR/<class>/*.png)")
+                  f"{data_dir}` (DIR: the IDX files of mnist/fashion_mnist, the .amat files of "
+                  f"binarized_mnist, or DIR/<class>/*.png)")
+
+
+def _binary_to_255(image: np.ndarray, name: str, split: str, index: int) -> np.ndarray:
+  """A 0/1 image of a binary set → 0/255 (uint8); any other value means the files are not it."""
+  if image.max(initial=0) > 1:
+    raise UserError(f"{name} stores 0/1 pixels, but record {index} of {split} has values up to "
+                    f"{int(image.max())}: prepare it again with `python -m genimg_jax.prepare "
+                    f"{name.split(':')[0].split('/')[0]} --from DIR --overwrite`")
+  return image * np.uint8(255)
 
 
 def _tensorflow_available() -> bool:
@@ -136,9 +148,11 @@ def _decode_image(encoded: bytes, channels: int) -> np.ndarray:
     return _as_hwc(np.asarray(im if im.mode == mode else im.convert(mode), np.uint8))
 
 
-def _read_random_access(builder, split: str, image_key: str, has_label: bool, image_size: int):
+def _read_random_access(builder, split: str, image_key: str, has_label: bool, image_size: int,
+                        binary: bool):
   """Whole split via the array_record data source, `READ_CHUNK` records per call; with
-  image_size > 0 each image is cropped and resized as it is read (sizes may differ)."""
+  image_size > 0 each image is cropped and resized as it is read (sizes may differ); binary:
+  0/1 pixels become 0/255 first."""
   feature = builder.info.features[image_key]
   encoded = isinstance(feature, tfds.features.Image) and feature.shape[-1] in PIL_MODES
   decoders = {image_key: tfds.decode.SkipDecoding()} if encoded else None
@@ -152,6 +166,8 @@ def _read_random_access(builder, split: str, image_key: str, has_label: bool, im
         image = _decode_image(record[image_key], feature.shape[-1])
       else:
         image = _as_hwc(np.asarray(record[image_key]))
+      if binary:
+        image = _binary_to_255(image, builder.name, split, i)
       if image_size:
         image = resize.resize_image(image, image_size)
       if images is None:
@@ -166,12 +182,15 @@ def _read_random_access(builder, split: str, image_key: str, has_label: bool, im
   return images, labels
 
 
-def _read_with_tensorflow(builder, split: str, image_key: str, has_label: bool, image_size: int):
+def _read_with_tensorflow(builder, split: str, image_key: str, has_label: bool, image_size: int,
+                          binary: bool):
   """Whole split of a tfrecord set through tf.data (TensorFlow is installed)."""
   arrays = tfds.as_numpy(builder.as_dataset(split=split))
   images, labels = [], []
   for i, example in enumerate(arrays):
     image = _as_hwc(np.asarray(example[image_key]))
+    if binary:
+      image = _binary_to_255(image, builder.name, split, i)
     images.append(resize.resize_image(image, image_size) if image_size else image)
     if images[-1].shape != images[0].shape:
       raise _different_shapes(builder, split, images[0].shape, images[-1].shape, i)
@@ -217,10 +236,12 @@ def load(name: str, split: str, data_dir: str | None = None, image_size: int = 0
   """
   builder, version_dir, image_key, has_label = _open(name, split, data_dir)
   file_format = _file_format(version_dir)
+  binary = is_binary_set(name)
   if file_format in RANDOM_ACCESS_FORMATS:
-    images, labels = _read_random_access(builder, split, image_key, has_label, image_size)
+    images, labels = _read_random_access(builder, split, image_key, has_label, image_size, binary)
   elif _tensorflow_available():
-    images, labels = _read_with_tensorflow(builder, split, image_key, has_label, image_size)
+    images, labels = _read_with_tensorflow(builder, split, image_key, has_label, image_size,
+                                           binary)
   else:
     raise _needs_tensorflow(name, version_dir, file_format, data_dir)
   return images, labels, _num_classes(builder.info.features, has_label, labels)
@@ -249,6 +270,7 @@ class RandomAccessSplit:
                       f"{name.split(':')[0]} --file_format=array_record`, or set "
                       f"--config.data_on_device=True")
     self._builder, self._split, self._image_size = builder, split, image_size
+    self._binary = is_binary_set(name)
     feature = builder.info.features[self._image_key]
     self._encoded = isinstance(feature, tfds.features.Image) and feature.shape[-1] in PIL_MODES
     self._channels = feature.shape[-1]
@@ -273,6 +295,8 @@ class RandomAccessSplit:
         image = _decode_image(record[self._image_key], self._channels)
       else:
         image = _as_hwc(np.asarray(record[self._image_key]))
+      if self._binary:
+        image = _binary_to_255(image, self._builder.name, self._split, int(indices[j]))
       if self._image_size:
         image = resize.resize_image(image, self._image_size)
       expected = getattr(self, "image_shape", None) or (images[0].shape if images else None)

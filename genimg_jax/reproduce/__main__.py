@@ -1,9 +1,11 @@
-"""Train and score the results suite; write docs/RESULTS.md, docs/results.json and one sample
-grid per row (docs/images/results/ROW.png).
+"""Train and score the results suite; update docs/RESULTS.md, docs/results.json, README.md's
+headline block and one sample grid per row (docs/images/results/ROW.png).
 
   python -m genimg_jax.reproduce --suite cpu|gpu|long|tiny|ROW[,ROW...] [--out reproduce_runs]
       [--docs docs] [--data_dir D] [--cache_dir C] [--inception_weights W] [--list]
 
+The rows finished now replace their records; every other row's record is kept (a run that
+finished nothing writes nothing). The README is the one beside --docs (docs/../README.md).
 A rerun skips finished rows; a killed suite resumes inside the row it was in (from the run's
 latest checkpoint). A row whose data set is not prepared is skipped with the command that
 prepares it.
@@ -62,16 +64,31 @@ def main(argv=None) -> None:
     raise UserError(f"Inception weights file {args.inception_weights} not found: pass "
                     f"--inception_weights PATH of an inception-2015-12-05.pt, or leave it out "
                     f"(classifier space only)")
-  images_dir = os.path.join(args.docs, "images", "results")
-  not_run = []
+  docs = os.path.abspath(args.docs)
+  table.read(docs)  # An unreadable table stops here, before any training.
+  try:
+    os.makedirs(args.out, exist_ok=True)
+  except OSError as e:
+    raise UserError(f"--out {args.out} cannot be created ({e.strerror}): pass a folder you "
+                    f"can write") from None
+  images_dir = os.path.join(docs, "images", "results")
+  finished, not_run = [], []
   for row in rows:
     record = runner.run_row(row, args.out, images_dir, args.data_dir, args.cache_dir,
                             args.inception_weights, log=runner.stderr_log)
-    if record["status"] != "done":
-      not_run.append(record)
-  records = runner.finished_records(args.out, rows_lib.ROWS.values())
-  page, data = table.write(records, not_run, args.docs)
-  print(f"wrote {page} and {data}: {len(records)} finished row(s), {len(not_run)} not run")
+    (finished if record["status"] == "done" else not_run).append(record)
+  if finished:
+    headline = [r.name for r in rows_lib.ROWS.values() if r.headline or r.reference]
+    written = table.write(finished, docs, list(rows_lib.ROWS), headline, args.out,
+                          os.path.join(os.path.dirname(docs), "README.md"))
+    print(f"wrote {written['page']} and {written['data']}: {len(finished)} row(s) updated, "
+          f"the others kept; {len(not_run)} not run")
+    print(written["readme"])
+    if written["dropped"]:
+      print(f"dropped the records of rows no longer defined: {', '.join(written['dropped'])}")
+  else:
+    print(f"no row finished ({len(not_run)} not run): {docs}/RESULTS.md, results.json and "
+          f"README.md left as they were")
   if any(r["status"] == "failed" for r in not_run):
     sys.exit(1)
 

@@ -6,9 +6,12 @@ Layout under the output folder (default reproduce_runs/):
   ROW/seed_S/run/          a one-seed row's training run (train_and_evaluate: a killed run
   ROW/seeds_S-T/run/       resumes here from its latest checkpoint); seeds S … T of a row of
                            several seeds train together in one folder (run r is seed S + r)
+  ROW/row.json             the row's hash, written before its first training step
   ROW/seed_S/result.json   that seed's scores, written once it is trained and scored
   ROW/done.json            the row's record (every seed's scores, means ± std), written last
-Each record carries the row's hash; a folder of a row whose definition changed is refused.
+Each record carries the row's hash (its settings and resolved configs); a folder of a row whose
+hash changed since (rows.py or configs/<model>.py edited) is moved aside to ROW.stale-HASH and
+the row trained again.
 """
 
 import dataclasses
@@ -31,13 +34,20 @@ from genimg_jax.reproduce.rows import Row
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NLL_KEY_SEED = 1000  # IWAE rounds r use fold_in(PRNGKey(NLL_KEY_SEED), r).
+# A row's words: not in its hash (changing them retrains nothing).
+WORDS = ("estimate_minutes", "estimate_basis", "reference", "differences", "headline")
 
 
 def row_hash(row: Row) -> str:
-  """Hash of what the row computes (not its estimates): records of another hash are stale."""
-  data = dataclasses.asdict(row)
-  for key in ("estimate_minutes", "estimate_basis", "reference", "differences"):
-    data.pop(key)
+  """Hash of what the row computes: its settings (not its words, WORDS) and the resolved config
+  of every seed, so editing configs/<model>.py makes a finished row stale. Sorted JSON (tuples
+  and lists alike) keeps it the same in every process; keys at their neutral defaults are
+  left out, as in the checkpoint's fingerprint, so a new key does not make old rows stale."""
+  from genimg_jax.train import run_config  # Lazily: it imports JAX.
+
+  data = {k: v for k, v in dataclasses.asdict(row).items() if k not in WORDS}
+  data["configs"] = [run_config.without_neutral(row_config(row, seed).to_dict())
+                     for seed in row.seeds]  # Keys added at neutral values change nothing.
   return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -56,9 +66,13 @@ def row_config(row: Row, seed: int, data_dir: str = "", cache_dir: str = ""):
   return config
 
 
+SOURCE_FILES = {"binarized_mnist": "binarized_mnist_{train,valid,test}.amat[.gz] files"}
+
+
 def prepare_command(dataset: str, data_dir: str) -> str:
+  files = SOURCE_FILES.get(dataset, "IDX files")
   return (f"python -m genimg_jax.prepare {dataset} --from DIR --data_dir {data_dir}  "
-          f"(DIR: the folder of {dataset}'s IDX files)")
+          f"(DIR: the folder of {dataset}'s {files})")
 
 
 def missing_data(row: Row, data_dir: str = "") -> str:
@@ -149,22 +163,32 @@ def train_runs(row: Row, row_dir: str, data_dir: str, cache_dir: str) -> list[di
           for r, seed in enumerate(seeds)]
 
 
-def nll_rounds(workdir: str, k: int, rounds: int, run: int | None = None) -> list[float]:
-  """IWAE NLL −L_k of the test split (binarised as the run was) in `rounds` independent
-  rounds of k importance samples per image; `run`: which run of a many-runs folder."""
+def likelihood_scores(workdir: str, k: int, rounds: int, run: int | None = None,
+                      step: int | None = None) -> dict:
+  """The test split's (binarised as the run was) IWAE NLL −L_k in `rounds` independent rounds
+  of k importance samples per image, and its −ELBO; `run`: which run of a many-runs folder;
+  `step`: None scores the model the run selects (select_model), a number that step's model."""
   import jax
-  import ml_collections
 
   from genimg_jax import evaluate as evaluate_lib
   from genimg_jax.data import load_split
-  from genimg_jax.generate import open_run, select_run
+  from genimg_jax.generate import open_run, saved_config, select_run
+  from genimg_jax.train import selection
 
-  family, state, _, info = open_run(workdir, None)
+  family, state, step, info = open_run(workdir, step)
   state = select_run(state, info, run)
-  test = load_split(ml_collections.ConfigDict(info["config"]), "test")
+  test = load_split(saved_config(info), "test")
   key = jax.random.PRNGKey(NLL_KEY_SEED)
-  return [float(evaluate_lib.iwae(family, state, test, jax.random.fold_in(key, r), k)
-                ["iwae_nll"]) for r in range(rounds)]
+  values = [float(evaluate_lib.iwae(family, state, test, jax.random.fold_in(key, r), k)
+                  ["iwae_nll"]) for r in range(rounds)]
+  bounds = family.evaluate(state, test.images, test.labels, jax.random.fold_in(key, rounds),
+                           saved_config(info).eval_batch_size)
+  scores = {"iwae_nll": float(np.mean(values)), "iwae_nll_rounds": values,
+            "test_neg_elbo": bounds["test_neg_elbo"]}
+  chosen = selection.best_steps(state)
+  if chosen is not None and step is None:
+    scores["selected_step"] = int(chosen)
+  return scores
 
 
 SPACE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
@@ -189,9 +213,12 @@ def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> di
     if i == 0:
       metrics.update({m: result[m] for m in VAE_METRICS if m in result})
   if row.iwae_k:
-    values = nll_rounds(run["workdir"], row.iwae_k, row.nll_rounds, run["run"])
-    metrics["iwae_nll"] = float(np.mean(values))
-    metrics["iwae_nll_rounds"] = values
+    scores = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"])
+    metrics.update({k: v for k, v in scores.items() if k not in metrics})
+    if "selected_step" in scores:  # The last model too: what selection on validation changed.
+      last = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"],
+                               _latest_step(run["workdir"]))
+      metrics.update({f"{k}_last_model": last[k] for k in ("iwae_nll", "test_neg_elbo")})
   return {**run, "metrics": metrics, "notes": notes,
           "eval_seconds": time.perf_counter() - start}
 
@@ -234,24 +261,62 @@ def _last_grid(workdir: str) -> str:
   return grids[int(np.argmax(steps))] if grids else ""
 
 
+def _recorded_hash(row_dir: str) -> str:
+  """The hash the row's folder was made under ('' when it holds no record yet)."""
+  paths = [os.path.join(row_dir, name) for name in ("done.json", "row.json")]
+  paths += sorted(glob.glob(os.path.join(row_dir, "seed_*", "result.json")))
+  for path in paths:
+    record = _read_json(path)
+    if isinstance(record, dict) and record.get("row_hash"):
+      return record["row_hash"]
+  return ""
+
+
+def _retire_stale(row: Row, row_dir: str, digest: str, log) -> None:
+  """Moves a folder of `row` made under another hash to ROW.stale-HASH (its checkpoints would
+  resume the old config), so the row trains again from scratch."""
+  old = _recorded_hash(row_dir)
+  if not old or old == digest:
+    return
+  target, n = f"{row_dir}.stale-{old}", 1
+  while os.path.exists(target):
+    target, n = f"{row_dir}.stale-{old}-{n}", n + 1
+  os.replace(row_dir, target)
+  log(f"{row.name}: its settings or configs/{row.model}.py changed since it ran (hash {old}, "
+      f"now {digest}): the earlier runs moved to {target}; training it again")
+
+
+def _copy_grid(row: Row, results: list[dict], images_dir: str) -> str:
+  """Copies the row's last sample grid (of its first seed) to IMAGES/ROW.png; '' when none."""
+  grid = _last_grid(results[0].get("grid_dir", results[0]["workdir"]))
+  if not grid:
+    return ""
+  os.makedirs(images_dir, exist_ok=True)
+  image = os.path.join(images_dir, f"{row.name}.png")
+  shutil.copyfile(grid, image)
+  return image
+
+
 def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_dir: str = "",
             inception_weights: str = "", log=print) -> dict:
   """Trains and scores `row` (or reads its finished record); returns its record, whose
   "status" is "done", "skipped" (data not prepared: "reason" says what to run) or "failed"."""
   row_dir = os.path.join(out_dir, row.name)
   digest = row_hash(row)
+  _retire_stale(row, row_dir, digest, log)
   done = _read_json(os.path.join(row_dir, "done.json"))
   if done is not None:
-    if done.get("row_hash") != digest:
-      raise UserError(f"{row_dir} holds row {row.name} as defined before (hash "
-                      f"{done.get('row_hash')}, now {digest}): remove that folder or pass "
-                      f"another --out")
     log(f"{row.name}: finished earlier, skipped ({os.path.join(row_dir, 'done.json')})")
+    # The hash covers what was computed; the words (reference, differences, estimates) are
+    # the row's current ones, and the grid goes to this invocation's images folder.
+    done["definition"] = dataclasses.asdict(row)
+    done["image"] = _copy_grid(row, done["seeds"], images_dir) or done.get("image", "")
     return done
   reason = missing_data(row, data_dir)
   if reason:
     log(f"{row.name}: skipped: {reason}")
     return {"row": row.name, "status": "skipped", "reason": reason}
+  _write_json(os.path.join(row_dir, "row.json"), {"row": row.name, "row_hash": digest})
   seed_results, todo = {}, []
   for seed in row.seeds:
     result = _read_json(os.path.join(row_dir, f"seed_{seed}", "result.json"))
@@ -276,15 +341,9 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
     log(f"{row.name}: failed: {e}")
     return {"row": row.name, "status": "failed", "reason": str(e)}
   results = [seed_results[s] for s in row.seeds]
-  grid = _last_grid(results[0].get("grid_dir", results[0]["workdir"]))
-  image = ""
-  if grid:
-    os.makedirs(images_dir, exist_ok=True)
-    image = os.path.join(images_dir, f"{row.name}.png")
-    shutil.copyfile(grid, image)
   record = {"row": row.name, "status": "done", "row_hash": digest,
             "definition": dataclasses.asdict(row), "seeds": results,
-            "summary": _summary(results), "image": image,
+            "summary": _summary(results), "image": _copy_grid(row, results, images_dir),
             "wall_seconds": sum(r["train_seconds"] + r["eval_seconds"] for r in results),
             "samples_per_sec": float(np.mean([r["samples_per_sec"] for r in results])),
             "runs_in_program": max(r.get("runs_in_program", 1) for r in results),
@@ -295,19 +354,6 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
   _write_json(os.path.join(row_dir, "done.json"), record)
   log(f"{row.name}: done")
   return record
-
-
-def finished_records(out_dir: str, rows) -> list[dict]:
-  """The done.json records under `out_dir` of `rows` (current definitions only)."""
-  records = []
-  for row in rows:
-    done = _read_json(os.path.join(out_dir, row.name, "done.json"))
-    if done is not None and done.get("row_hash") == row_hash(row):
-      # The hash covers what was computed; the words (reference, differences, estimates) are
-      # the row's current ones.
-      done["definition"] = dataclasses.asdict(row)
-      records.append(done)
-  return records
 
 
 def stderr_log(line: str) -> None:

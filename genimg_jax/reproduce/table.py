@@ -1,22 +1,43 @@
-"""docs/RESULTS.md and results.json from the rows' records (runner.run_row)."""
+"""docs/RESULTS.md, results.json and README.md's headline block from the rows' records.
+
+A run merges the records of the rows it finished into results.json (keyed by row name; every
+other row's record is kept as it was, rows no longer defined are dropped) and regenerates the
+page and the README block from the merged records; a run that finished nothing writes nothing.
+"""
 
 import json
 import math
 import os
+import re
+
+import numpy as np
+
+from genimg_jax.errors import UserError
 
 HEADER = """# Results
 
 Written by `python -m genimg_jax.reproduce` (do not edit by hand): a row's seeds trained
 together as one program (the runs axis, `num_runs` = the number of seeds; run r has seed
-s + r) and each seed scored with the project's evaluate machinery.
-Values are mean ± std over the seeds (std over 1 seed is 0). FID/KID/precision/recall are in
+s + r) and each seed scored with the project's evaluate machinery. A run rewrites the rows it
+finished and keeps every other row as it was (each row's device, date and commit are its own);
+rows follow the order of `genimg_jax/reproduce/rows.py`, and a row no longer defined there is
+dropped. The headline rows of README.md's Results section are written from the same records.
+Values are mean ± std over the seeds (std over 1 seed is 0); an NLL of several rounds adds the
+std over its rounds (averaged over the seeds). FID/KID/precision/recall are in
 the feature space named in brackets: `clf` is the project's classifier of that data set
 (numbers are comparable only within one data set and sample count, see
 [evaluation.md](evaluation.md)), `inc` the standard Inception-v3 (the space papers report).
 KID is ×10³. NLL and −ELBO are in nats per test image. Wall time: training and scoring of
 every seed; samples/s: training images per second of the whole program (every seed's images
-together), the first logged interval (compilation) left out.
+together), the first logged interval (compilation) left out. In results.json a seed's
+`workdir` and `grid_dir` are relative to the `--out` folder of the run that wrote the row,
+`image` to this folder.
 """
+
+PATHS = {"workdir": "relative to the --out folder of the run that wrote the row",
+         "grid_dir": "relative to the --out folder of the run that wrote the row",
+         "image": "relative to the folder of this file"}
+START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 SHOWN = (  # (metric key, label, scale) in the order the table shows them.
     ("fid_inception", "FID [inc]", 1.0),
@@ -27,6 +48,10 @@ SHOWN = (  # (metric key, label, scale) in the order the table shows them.
     ("test_neg_elbo", "−ELBO", 1.0),
     ("iwae_nll", "NLL", 1.0),
 )
+LABELS = {key: (label, scale) for key, label, scale in SHOWN}
+HEADLINE_METRICS = ("iwae_nll", "test_neg_elbo", "fid_inception", "fid_classifier")
+DATA_WORDS = {"mnist_embedded": "embedded digits", "mnist": "MNIST",
+              "fashion_mnist": "Fashion-MNIST"}
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -37,15 +62,30 @@ def _fmt(value: float, digits: int = 3) -> str:
   return f"{value:.{digits}g}"
 
 
+def _round_spread(record: dict) -> tuple[int, float] | None:
+  """(rounds, std over the NLL rounds averaged over the seeds) when a seed has several."""
+  rounds = [s["metrics"].get("iwae_nll_rounds") or [] for s in record["seeds"]]
+  if max(map(len, rounds), default=0) < 2:
+    return None
+  return max(map(len, rounds)), float(np.mean([np.std(r) for r in rounds if r]))
+
+
+def _metric(record: dict, key: str, always_std: bool = True) -> str:
+  """'LABEL mean ± std' of summary[key], with the NLL's k and round spread."""
+  label, scale = LABELS[key]
+  mean, std, n = record["summary"][key]
+  text = f"{label} {_fmt(mean * scale)}"
+  if always_std or n > 1:
+    text += f" ± {_fmt(std * scale, 2)}"
+  if key == "iwae_nll":
+    spread = _round_spread(record)
+    text += f" (k={record['definition']['iwae_k']}" + (
+        f"; {spread[0]} rounds, std over rounds {_fmt(spread[1], 2)})" if spread else ")")
+  return text
+
+
 def _ours(record: dict) -> str:
-  summary = record["summary"]
-  parts = []
-  for key, label, scale in SHOWN:
-    if key in summary:
-      mean, std, _ = summary[key]
-      parts.append(f"{label} {_fmt(mean * scale)} ± {_fmt(std * scale, 2)}"
-                   + (f" (k={record['definition']['iwae_k']})" if key == "iwae_nll" else ""))
-  return "<br>".join(parts)
+  return "<br>".join(_metric(record, key) for key, _, _ in SHOWN if key in record["summary"])
 
 
 def _reference(definition: dict) -> str:
@@ -59,9 +99,8 @@ def _minutes(seconds: float) -> str:
   return f"{seconds / 60:.1f}"
 
 
-def render(records: list[dict], skipped: list[dict]) -> str:
-  """The Markdown page: the table of finished rows, then each row's details, then the rows
-  skipped or failed in the last invocation."""
+def render(records: list[dict]) -> str:
+  """The Markdown page: the table of finished rows, then each row's details."""
   lines = [HEADER, ("| row | model | data | steps × seeds | ours | reference | wall (min) | "
                     "samples/s | device | date | commit |"),
            "|---|---|---|--:|---|---|--:|--:|---|---|---|"]
@@ -94,23 +133,125 @@ def render(records: list[dict], skipped: list[dict]) -> str:
     lines.append(f"- estimated beforehand: {d['estimate_minutes']:g} min"
                  + (f" ({d['estimate_basis']})" if d.get("estimate_basis") else ""))
     if r.get("image"):
-      lines += ["", f"![{r['row']} samples](images/results/{os.path.basename(r['image'])})"]
-  if skipped:
-    lines += ["", "## Not run in the last invocation", ""]
-    lines += [f"- {s['row']}: {s['status']}: {s['reason']}" for s in skipped]
+      lines += ["", f"![{r['row']} samples]({r['image']})"]
   return "\n".join(lines) + "\n"
 
 
-def write(records: list[dict], skipped: list[dict], docs_dir: str) -> tuple[str, str]:
-  """Writes DOCS/RESULTS.md and DOCS/results.json; returns their paths."""
-  os.makedirs(docs_dir, exist_ok=True)
+def render_headline(records: list[dict], headline, page_link: str) -> str:
+  """README's block: the `headline` rows (row | data, steps × seeds | ours | published)."""
+  lines = ["| row | data, steps × seeds | ours | published |", "|---|---|---|---|"]
+  for r in (r for r in records if r["row"] in headline):
+    d, ref = r["definition"], r["definition"].get("reference")
+    keys = ([ref["metric"]] if ref else []) + list(HEADLINE_METRICS)
+    keys = [k for k in dict.fromkeys(keys) if k in r["summary"] and k in LABELS][:2]
+    published = "–"
+    if ref:
+      label = LABELS.get(ref["metric"], (ref["metric"],))[0]
+      published = f"{label} {ref['value']} ({ref['source'].split(' (')[0].split(',')[0]})"
+    lines.append(f"| [`{r['row']}`]({page_link}#{r['row']}) | "
+                 f"{DATA_WORDS.get(d['dataset'], d['dataset'])}, {d['steps']:,} × "
+                 f"{len(d['seeds'])} | {'; '.join(_metric(r, k, False) for k in keys)} | "
+                 f"{published} |")
+  return "\n".join(lines) + "\n"
+
+
+def _runs_relative(path: str, row: str, out_dir: str = "") -> str:
+  """A seed's run path relative to the --out folder (ROW/seed_S/run…): from `out_dir` when the
+  path lies under it, else from the path's own ROW/seed… parts (records of absolute paths)."""
+  if not path:
+    return path
+  if out_dir:
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))
+    if rel.split(os.sep)[0] != os.pardir:
+      return rel.replace(os.sep, "/")
+  parts = path.replace(os.sep, "/").split("/")
+  for i in range(len(parts) - 2, -1, -1):
+    if parts[i] == row and re.fullmatch(r"seeds?_\d+(-\d+)?", parts[i + 1]):
+      return "/".join(parts[i:])
+  return path
+
+
+def _docs_relative(image: str, docs_dir: str) -> str:
+  """An image path relative to the docs folder (absolute ones elsewhere: images/results/NAME)."""
+  if not image or not os.path.isabs(image):
+    return image
+  rel = os.path.relpath(image, os.path.abspath(docs_dir))
+  if rel.split(os.sep)[0] == os.pardir:
+    return f"images/results/{os.path.basename(image)}"
+  return rel.replace(os.sep, "/")
+
+
+def relative(record: dict, docs_dir: str, out_dir: str = "") -> dict:
+  """`record` with its paths as results.json holds them (see PATHS); a new dict."""
+  seeds = [{**s, **{k: _runs_relative(s[k], record["row"], out_dir)
+                    for k in ("workdir", "grid_dir") if k in s}} for s in record["seeds"]]
+  return {**record, "seeds": seeds, "image": _docs_relative(record.get("image", ""), docs_dir)}
+
+
+def read(docs_dir: str) -> list[dict]:
+  """The records of DOCS/results.json (none when it does not exist), paths made relative."""
+  path = os.path.join(docs_dir, "results.json")
+  if not os.path.exists(path):
+    return []
+  try:
+    with open(path, encoding="utf-8") as f:
+      rows = json.load(f)["rows"]
+    return [relative(r, docs_dir) for r in rows]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise UserError(f"{path} cannot be read as a results table ({type(e).__name__}: {e}): "
+                    f"restore it (git checkout) or move it away to start a new one") from None
+
+
+def merge(old: list[dict], new: list[dict], order) -> tuple[list[dict], list[str]]:
+  """`new` records replace `old` ones of the same row; the rows of `order` (canonical names)
+  in that order, and the names of old records dropped for not being in it."""
+  by_name = {r["row"]: r for r in old}
+  by_name.update({r["row"]: r for r in new})
+  order = list(order)
+  return ([by_name[n] for n in order if n in by_name],
+          [n for n in by_name if n not in order])
+
+
+def replace_block(text: str, block: str) -> str | None:
+  """`text` with what lies between START and END replaced by `block`; None without them."""
+  start = text.find(START)
+  end = text.find(END, start + len(START)) if start >= 0 else -1
+  if end < 0:
+    return None
+  return text[:start + len(START)] + "\n" + block + text[end:]
+
+
+def write(records: list[dict], docs_dir: str, order, headline=(), out_dir: str = "",
+          readme: str = "") -> dict:
+  """Merges `records` (rows finished now, runner paths) into DOCS/results.json and rewrites
+  it, DOCS/RESULTS.md and `readme`'s block atomically (temp file + rename; nothing when
+  `records` is empty). Returns {"page", "data", "readme": path or why it was left alone,
+  "dropped": names}."""
+  if not records:
+    return {}
+  new = [relative(r, docs_dir, out_dir) for r in records]
+  merged, dropped = merge(read(docs_dir), new, order)
   page = os.path.join(docs_dir, "RESULTS.md")
   data = os.path.join(docs_dir, "results.json")
-  for path, text in ((page, render(records, skipped)),
-                     (data, json.dumps({"rows": records, "not_run": skipped}, indent=1,
-                                       sort_keys=True, default=float))):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+  texts = {page: render(merged),
+           data: json.dumps({"paths": PATHS, "rows": merged}, indent=1, sort_keys=True,
+                            default=float) + "\n"}
+  readme_note = f"{readme}: headline rows written"
+  if not readme or not os.path.isfile(readme):
+    readme_note = f"{readme or 'README.md'} not found: no headline rows written"
+  else:
+    with open(readme, encoding="utf-8") as f:
+      text = f.read()
+    link = os.path.relpath(page, os.path.dirname(os.path.abspath(readme))).replace(os.sep, "/")
+    new_text = replace_block(text, render_headline(merged, set(headline), link))
+    if new_text is None:
+      readme_note = f"{readme} has no {START} … {END} block: left alone"
+    else:
+      texts[readme] = new_text
+  os.makedirs(docs_dir, exist_ok=True)
+  for path, text in texts.items():  # Every file whole before any is replaced.
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
       f.write(text)
-    os.replace(tmp, path)
-  return page, data
+  for path in texts:
+    os.replace(path + ".tmp", path)
+  return {"page": page, "data": data, "readme": readme_note, "dropped": dropped}

@@ -23,6 +23,7 @@ class Family(Protocol):
   estimates_likelihood: ClassVar[bool]  # Has log_importance_weights(): IWAE bounds of log p(x).
   builder: ClassVar[str]  # The architecture function that makes its networks (models/__init__).
 
+  selects_on_validation: bool  # Keeps the best-validation model in `state.best` (selection.py).
   latent_dim: int
   data_range: tuple[float, float]  # Pixel range the networks see (data/batching.scale_images).
   num_classes: int  # > 0: class-conditional (latents carry labels).
@@ -66,6 +67,9 @@ class Family(Protocol):
 
   def log_importance_weights(self, state, images_u8, labels, key, num_samples: int) -> Any:
     """log p(x, z_i) − log q(z_i|x) [num_samples, B] for z_i ~ q(z|x)."""
+
+  def validation_score(self, state, images_u8, labels, key, batch_size: int) -> float:
+    """The validation split's score (lower is better) that selects the model to score."""
 
 
 FAMILIES: dict[str, type] = {"gan": GAN, "vae": VAE}

@@ -72,6 +72,7 @@ class GAN:
   reconstructs = False  # The capabilities of train/families.Family: a GAN has none of them.
   scores_test_split = False
   estimates_likelihood = False
+  selects_on_validation = False  # No validation loss: the last model is scored.
   builder = "gan_networks"
   sweepable = (*optim.HYPERPARAMETERS, "gp_weight", "ema_decay")  # Values change no shape.
 

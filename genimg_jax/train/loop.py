@@ -17,7 +17,7 @@ from genimg_jax import outputs, sharding
 from genimg_jax.data import feeding, load_split
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
 from genimg_jax.evaluation.training import TrainingEvaluator
-from genimg_jax.train import compiled, distributed, run_config, runs, signals, sweep
+from genimg_jax.train import compiled, distributed, run_config, runs, selection, signals, sweep
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
@@ -27,7 +27,7 @@ def _boundary_steps(config, step: int) -> int:
   at K."""
   stop = config.num_steps
   for every in (config.log_every, config.sample_every, config.checkpoint_every,
-                config.eval_every):
+                config.eval_every, config.validation_every):
     if every:
       stop = min(stop, (step // every + 1) * every)
   return min(config.steps_per_dispatch, stop - step)
@@ -91,6 +91,12 @@ class Run:
       self.test_data()  # VAEs reconstruct and evaluate test images: fail now, not mid-run.
     self.evaluator = (TrainingEvaluator(config, self.family, self.eval_keys[0], self.test_data)
                       if config.eval_every else None)
+    self.validation = None  # The validation split, when the best-validation model is kept.
+    if self.family.selects_on_validation:
+      self.validation = load_split(config, "validation")  # No such split: one line, now.
+      keep = ((lambda s, score: s.replace(runs=selection.keep_best(s.runs, score)))
+              if self.stacked else selection.keep_best)
+      self.keep_best = jax.jit(keep)
 
   def each_run(self, state):
     """[(run index or None without a runs axis, its family state, its evaluation key)]."""
@@ -254,6 +260,9 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
         metrics.close(step)
       if step % config.sample_every == 0 or step == config.num_steps:
         run.write_samples(state, step, writer)
+      if run.validation is not None and (step % config.validation_every == 0
+                                         or step == config.num_steps):
+        state = validate_runs(run, state, writer, step)
       score = None
       if run.evaluator is not None and (step % config.eval_every == 0 or step == config.num_steps):
         last_eval, score = evaluate_runs(run, state, writer, step)
@@ -266,13 +275,16 @@ def _train(config, workdir: str, stop: signals.StopRequest) -> dict:
                           stop.signum)
     if metrics.has_closed:
       report()
-    final_test = [split_metrics(run, single, key) for _, single, key in run.each_run(state)]
+    final_test = [split_metrics(run, selection.selected(single), key)  # The model scored.
+                  for _, single, key in run.each_run(state)]
     if final_test[0] is not None:
       for r, test in zip(range(len(final_test)) if run.stacked else [None], final_test):
         writer.write_scalars(step, test, r)
       final.update(per_run_mean({k: [t[k] for t in final_test] for k in final_test[0]},
                                 monitor))
     final.update(last_eval)
+    if run.validation is not None:
+      final.update(selected_models(run, state))
     if monitor is not None and monitor.frozen:
       print(f"frozen runs: {monitor.summary()}", flush=True)
   finally:
@@ -310,6 +322,32 @@ def evaluate_runs(run: Run, state, writer, step: int) -> tuple[dict, float]:
                        for k in results[0]})
   live = [x for x in scores if np.isfinite(x)]
   return mean, float(np.mean(live)) if live else float("nan")
+
+
+def validate_runs(run: Run, state, writer, step: int):
+  """Every run's validation score (written per run); each run's best copy is replaced by its
+  current model where the score improved (select_model="best_validation")."""
+  data, scores = run.validation, []
+  for r, single, key in run.each_run(state):
+    score = run.family.validation_score(single, data.images, data.labels,
+                                        jax.random.fold_in(key, step), run.config.eval_batch_size)
+    writer.write_scalars(step, {selection.PREFIX + "neg_elbo": score}, r)
+    scores.append(score)
+  return run.keep_best(state, np.asarray(scores if run.stacked else scores[0], np.float32))
+
+
+def selected_models(run: Run, state) -> dict[str, float]:
+  """Prints each run's selected model (its step and validation score); returns their means."""
+  steps, scores = [], []
+  for r, single, _ in run.each_run(state):
+    best = jax.device_get(single.best)
+    steps.append(int(best["step"]))
+    scores.append(float(best["score"]))
+    if distributed.is_writer():
+      name = "" if r is None else f"run {r}: "
+      print(f"{name}selected model: step {steps[-1]} (best validation −ELBO {scores[-1]:.3f})",
+            flush=True)
+  return {"selected_step": float(np.mean(steps)), "validation_neg_elbo_best": float(np.mean(scores))}
 
 
 def split_metrics(run: Run, state, eval_key=None) -> dict[str, float] | None:

@@ -7,7 +7,7 @@ from genimg_jax import config_checks as checks
 from genimg_jax import models
 from genimg_jax.errors import UserError
 from genimg_jax.models import initializers
-from genimg_jax.train import sweep
+from genimg_jax.train import selection, sweep
 from genimg_jax.train.families import family_class
 
 # Keys a resumed run may change: they alter how long or how often, not what is computed
@@ -21,7 +21,24 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
 # Keys whose value here changes nothing a run computed before the key existed: left out of the
 # fingerprint at this value, so checkpoints written before the key was added still resume.
 NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
-                    "discriminator_separate_batches": False, "init": "flax"}
+                    "discriminator_separate_batches": False, "select_model": "last",
+                    "validation_every": 0, "init": "flax"}
+
+
+def _check_selection(config, family) -> None:
+  """select_model / validation_every: the best-validation model needs a family with a
+  validation score (VAEs: −ELBO; GANs have no validation loss) and a check interval."""
+  checks.choice(config, "select_model", selection.MODES)
+  checks.non_negative_int(config, "validation_every")
+  if config.select_model != "best_validation":
+    return
+  if not family.scores_test_split:
+    raise UserError(f"config.select_model='best_validation' needs a validation loss, which "
+                    f"{config.family} models do not have: use select_model='last' (or "
+                    f"eval_every=N to keep the best-FID checkpoint)")
+  if config.validation_every <= 0:
+    raise UserError("config.select_model='best_validation' needs --config.validation_every=N "
+                    "(steps between validation checks; pythae checks once per epoch)")
 
 
 def validate(config) -> None:
@@ -48,6 +65,7 @@ def validate(config) -> None:
                     "TorchScript inception-2015-12-05.pt): set it or use eval_space classifier")
   family = family_class(config)
   family.check_config(config)
+  _check_selection(config, family)
   if not isinstance(config.sweep, str):
     raise UserError(f"config.sweep must be a string {sweep.SYNTAX!r}, got {config.sweep!r}")
   sweep.check_config(config, family.sweepable, validate)
@@ -73,13 +91,19 @@ def validate(config) -> None:
                     f"config or pick an architecture made for this model") from None
 
 
+def without_neutral(config_dict: dict) -> dict:
+  """`config_dict` less the keys at their NEUTRAL_DEFAULTS value (they change nothing a run
+  computed before they existed)."""
+  return {k: v for k, v in config_dict.items()
+          if not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
+
+
 def _model_settings(config_dict: dict) -> dict:
   """The settings that change what a run computes (num_steps too under a decaying schedule),
   less the keys at their NEUTRAL_DEFAULTS value."""
   decays = config_dict.get("lr_schedule", "constant") != "constant"  # VAEs have no schedule.
-  return {k: v for k, v in config_dict.items()
-          if (k not in RESUMABLE_KEYS or (decays and k == "num_steps"))
-          and not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
+  return {k: v for k, v in without_neutral(config_dict).items()
+          if k not in RESUMABLE_KEYS or (decays and k == "num_steps")}
 
 
 def fingerprint(config_dict: dict) -> str:

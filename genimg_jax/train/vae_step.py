@@ -21,7 +21,7 @@ from genimg_jax import models
 from genimg_jax.data import batching
 from genimg_jax.errors import UserError
 from genimg_jax.losses import vae as vae_losses
-from genimg_jax.train import conditioning, optim, parallel
+from genimg_jax.train import conditioning, optim, parallel, selection
 
 DATA_RANGE = (0.0, 1.0)  # Bernoulli / sigmoid-mean likelihoods model pixels in [0, 1].
 OBJECTIVES = ("elbo", "iwae")
@@ -36,6 +36,7 @@ class VAEState(flax.struct.PyTreeNode):
   data_order: jnp.ndarray  # int32 [N]: this epoch's visiting order of the data set.
   params: Any
   opt_state: Any
+  best: Any = None  # select_model="best_validation": {"params", "score", "step"} (selection.py).
 
 
 def posterior_samples(key, mean: jnp.ndarray, logvar: jnp.ndarray, num: int) -> jnp.ndarray:
@@ -73,6 +74,7 @@ class VAE:
   data_range: tuple[float, float] = DATA_RANGE
   axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
   schedule: optim.Schedule = optim.Schedule()  # Of the step size (lr_schedule, if declared).
+  selects_on_validation: bool = False  # Keeps the best-validation copy (select_model).
 
   reconstructs = True  # The capabilities of train/families.Family: a VAE has all of them.
   scores_test_split = True
@@ -103,7 +105,8 @@ class VAE:
                config.likelihood, config.gaussian_sigma, config.objective,
                config.num_importance_samples, classes,
                schedule=optim.Schedule.from_config(
-                   config, kind=config.lr_schedule if "lr_schedule" in config else "constant"))
+                   config, kind=config.lr_schedule if "lr_schedule" in config else "constant"),
+               selects_on_validation=config.select_model == "best_validation")
 
   @property
   def hyperparameters(self) -> dict:
@@ -124,7 +127,8 @@ class VAE:
     params = self.model.init(jax.random.fold_in(rng, 0), jnp.zeros((1, *image_shape)), labels)
     return VAEState(step=jnp.zeros((), jnp.int32), rng=rng,
                     data_order=jnp.arange(num_examples, dtype=jnp.int32),
-                    params=params, opt_state=self.optimizer(self.hyperparameters).init(params))
+                    params=params, opt_state=self.optimizer(self.hyperparameters).init(params),
+                    best=selection.fresh_best(params) if self.selects_on_validation else None)
 
   # --------------------------------------------------------------------------- objectives
 
@@ -243,3 +247,8 @@ class VAE:
     dims = int(np.prod(test_images_u8.shape[1:]))
     return {"test_neg_elbo": neg_elbo, "test_recon": totals["recon"] / n,
             "test_kl": totals["kl"] / n, "test_bits_per_dim": neg_elbo / (dims * np.log(2.0))}
+
+  def validation_score(self, state: VAEState, images_u8, labels, key, batch_size: int) -> float:
+    """The score that selects the best model (select_model="best_validation"): the negative
+    ELBO (β = 1, one z per image) of the validation split, as pythae's validation loss."""
+    return self.evaluate(state, images_u8, labels, key, batch_size)["test_neg_elbo"]
