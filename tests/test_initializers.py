@@ -297,7 +297,7 @@ def test_infogan_refuses_other_schemes_in_one_line(scheme):
 
 
 def test_flax_init_keeps_the_fingerprint_of_checkpoints_written_before_the_key():
-  config = make_tiny_zoo_config("vae_pythae")
+  config = make_tiny_zoo_config("vae", init="flax")
   before = {k: v for k, v in config.to_dict().items() if k != "init"}
   assert run_config.fingerprint(config.to_dict()) == run_config.fingerprint(before)
   config.init = "torch"
