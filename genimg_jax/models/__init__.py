@@ -15,7 +15,8 @@ and one or both builders:
   encode(images [B, H, W, C] in [0, 1], labels | None) → (μ, log σ²), each [B, latent_dim];
   decode(z [B, latent_dim], labels | None) → pixel logits [B, H, W, C] (σ(logits) is the mean).
 `num_classes > 0` means class-conditional networks. A builder raises ValueError for an image
-shape it cannot take. Other files here (conv_layers, conditional) hold shared parts.
+shape it cannot take. Dense and convolution layers take their initialisation from
+`config.init` (initializers.py: dense_kwargs, conv_kwargs). Other files here (conv_layers, conditional) hold shared parts.
 """
 
 import importlib

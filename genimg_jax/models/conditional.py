@@ -8,6 +8,8 @@ features, ψ a Dense 1. Shared parts, not an architecture (it defines no `gan_ne
 import flax.linen as nn
 import jax.numpy as jnp
 
+from genimg_jax.models import initializers as inits
+
 
 def maybe_spectral_norm(layer: nn.Module, spectral_norm: bool, train: bool):
   """`layer` wrapped in flax's SpectralNorm (power-iteration vector in 'batch_stats', updated
@@ -34,10 +36,13 @@ class ProjectionOutput(nn.Module):
   num_classes: int = 0
   spectral_norm: bool = False
   dtype: jnp.dtype = jnp.float32
+  init_scheme: str = "flax"  # ψ's init (initializers.SCHEMES); the embedding keeps Flax's.
 
   @nn.compact
   def __call__(self, features, labels=None, train: bool = True):
-    psi = maybe_spectral_norm(nn.Dense(1, dtype=self.dtype, name="psi"), self.spectral_norm, train)
+    psi = nn.Dense(1, dtype=self.dtype, name="psi",
+                   **inits.dense_kwargs(self.init_scheme, features.shape[-1]))
+    psi = maybe_spectral_norm(psi, self.spectral_norm, train)
     logits = psi(features)[:, 0].astype(jnp.float32)
     if self.num_classes:
       embed = maybe_spectral_norm(nn.Embed(self.num_classes, features.shape[-1],

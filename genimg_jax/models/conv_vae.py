@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from genimg_jax import config_checks as checks
 from genimg_jax.models import conv_layers, mlp
+from genimg_jax.models import initializers as inits
 
 KERNEL = (4, 4)
 STRIDES = (2, 2)
@@ -37,6 +38,7 @@ class ConvEncoder(nn.Module):
   activation: mlp.Activation = nn.relu
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, images, labels=None):
@@ -48,10 +50,13 @@ class ConvEncoder(nn.Module):
       planes = jnp.broadcast_to(one_hot[:, None, None, :], (*x.shape[:3], self.num_classes))
       x = jnp.concatenate([x, planes], axis=-1)  # [B, H, W, C + classes]
     for width in self.channels:
-      x = self.activation(conv_layers.Conv(width, KERNEL, STRIDES, padding="SAME", dtype=self.dtype)(x))
-    x = mlp.hidden_layers(x.reshape((x.shape[0], -1)), self.hidden, self.activation, self.dtype)
-    mean = nn.Dense(self.latent_dim, dtype=self.dtype, name="mean")(x)
-    logvar = nn.Dense(self.latent_dim, dtype=self.dtype, name="logvar")(x)
+      init = inits.conv_kwargs(self.init_scheme, x.shape[-1], width, KERNEL)
+      x = self.activation(conv_layers.Conv(width, KERNEL, STRIDES, padding="SAME",
+                                           dtype=self.dtype, **init)(x))
+    x = mlp.hidden_layers(x.reshape((x.shape[0], -1)), self.hidden, self.activation, self.dtype,
+                          init=self.init_scheme)
+    mean = mlp.dense(self.latent_dim, x, self.dtype, self.init_scheme, name="mean")
+    logvar = mlp.dense(self.latent_dim, x, self.dtype, self.init_scheme, name="logvar")
     return mean.astype(jnp.float32), logvar.astype(jnp.float32)
 
 
@@ -64,19 +69,23 @@ class ConvDecoder(nn.Module):
   activation: mlp.Activation = nn.relu
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, z, labels=None):
     height, width, out_channels = self.image_shape
     scale = 2 ** len(self.channels)
     x = mlp.with_one_hot(z.astype(self.dtype), labels, self.num_classes)
-    x = mlp.hidden_layers(x, self.hidden, self.activation, self.dtype)
+    x = mlp.hidden_layers(x, self.hidden, self.activation, self.dtype, init=self.init_scheme)
     start = (height // scale, width // scale, self.channels[-1])
-    x = self.activation(nn.Dense(start[0] * start[1] * start[2], dtype=self.dtype)(x))
+    x = self.activation(mlp.dense(start[0] * start[1] * start[2], x, self.dtype,
+                                  self.init_scheme))
     x = x.reshape((z.shape[0], *start))
     widths = (*reversed(self.channels[:-1]), out_channels)  # e.g. (32, C): each doubles H, W.
     for i, width_out in enumerate(widths):
-      x = conv_layers.conv_transpose(width_out, KERNEL, STRIDES, padding="SAME", dtype=self.dtype)(x)
+      init = inits.conv_kwargs(self.init_scheme, x.shape[-1], width_out, KERNEL, transpose=True)
+      x = conv_layers.conv_transpose(width_out, KERNEL, STRIDES, padding="SAME",
+                                     dtype=self.dtype, **init)(x)
       if i < len(widths) - 1:  # No activation on the logits.
         x = self.activation(x)
     return x.astype(jnp.float32)
@@ -108,9 +117,9 @@ def vae_network(config, image_shape, num_classes: int = 0) -> mlp.VAE:
   dtype = jnp.dtype(config.compute_dtype)
   return mlp.VAE(
       encoder=ConvEncoder(channels, tuple(config.encoder_hidden), config.latent_dim, act, dtype,
-                          num_classes),
+                          num_classes, config.init),
       decoder=ConvDecoder(channels, tuple(config.decoder_hidden), tuple(image_shape), act, dtype,
-                          num_classes))
+                          num_classes, config.init))
 
 
 # Narrow widths for tests and smoke runs: same layers, fewer channels.

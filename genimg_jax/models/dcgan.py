@@ -17,6 +17,14 @@ import jax.numpy as jnp
 
 from genimg_jax import config_checks as checks
 from genimg_jax.models import conditional, conv_layers
+from genimg_jax.models import initializers as inits
+
+
+def _conv_transpose(features: int, stride: int, x, dtype, init_scheme: str):
+  """ConvT `features` 5×5 with `stride`, SAME, no bias, applied to x inside a compact method."""
+  init = inits.conv_kwargs(init_scheme, x.shape[-1], features, (5, 5), transpose=True)
+  return conv_layers.conv_transpose(features, (5, 5), (stride, stride), padding="SAME",
+                                    use_bias=False, dtype=dtype, **init)(x)
 
 
 class Generator(nn.Module):
@@ -30,6 +38,7 @@ class Generator(nn.Module):
   batch_norm_momentum: float = 0.9
   dtype: jnp.dtype = jnp.float32
   batch_norm_axis_name: str | None = None  # pmap's axis: batch statistics over every device.
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
@@ -41,14 +50,13 @@ class Generator(nn.Module):
     act = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
     if self.num_classes:
       z = conditional.concat_label_embedding(z, labels, self.num_classes, self.label_embed_dim)
-    x = nn.Dense(start * start * self.base_channels, use_bias=False, dtype=self.dtype)(z)
+    x = nn.Dense(start * start * self.base_channels, use_bias=False, dtype=self.dtype,
+                 **inits.dense_kwargs(self.init_scheme, z.shape[-1]))(z)
     x = act(bn()(x)).reshape((z.shape[0], start, start, self.base_channels))
     for channels_out, stride in ((self.base_channels // 2, 1), (self.base_channels // 4, 2)):
-      x = conv_layers.conv_transpose(channels_out, (5, 5), (stride, stride), padding="SAME",
-                           use_bias=False, dtype=self.dtype)(x)
+      x = _conv_transpose(channels_out, stride, x, self.dtype, self.init_scheme)
       x = act(bn()(x))
-    x = conv_layers.conv_transpose(channels, (5, 5), (2, 2), padding="SAME", use_bias=False,
-                         dtype=self.dtype)(x)
+    x = _conv_transpose(channels, 2, x, self.dtype, self.init_scheme)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -61,16 +69,19 @@ class Discriminator(nn.Module):
   leaky_relu_slope: float = 0.2
   dtype: jnp.dtype = jnp.float32
   batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
     x = images
     for width in self.channels:
-      x = conv_layers.Conv(width, (5, 5), (2, 2), padding="SAME", dtype=self.dtype)(x)
+      x = conv_layers.Conv(width, (5, 5), (2, 2), padding="SAME", dtype=self.dtype,
+                           **inits.conv_kwargs(self.init_scheme, x.shape[-1], width, (5, 5)))(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     features = x.reshape((x.shape[0], -1))
-    return conditional.ProjectionOutput(self.num_classes, dtype=self.dtype)(features, labels, train)
+    return conditional.ProjectionOutput(self.num_classes, dtype=self.dtype,
+                                        init_scheme=self.init_scheme)(features, labels, train)
 
 
 def check_config(config) -> None:
@@ -91,10 +102,10 @@ def gan_networks(config, image_shape, num_classes: int = 0):
   dtype = jnp.dtype(config.compute_dtype)
   generator = Generator(tuple(image_shape), config.generator_base_channels, classes,
                         config.label_embed_dim, config.leaky_relu_slope,
-                        config.batch_norm_momentum, dtype)
+                        config.batch_norm_momentum, dtype, init_scheme=config.init)
   discriminator = Discriminator(tuple(config.discriminator_channels),
                                 config.discriminator_dropout, classes, config.leaky_relu_slope,
-                                dtype)
+                                dtype, init_scheme=config.init)
   return generator, discriminator
 
 

@@ -8,7 +8,10 @@ D: Conv 64 4×4 s2 SAME → LeakyReLU(0.2) → Conv 128 4×4 s2 SAME → [BN] �
    → Dense 1024 → [BN] → LeakyReLU → Dense 1 (a logit); [BN] only with
    `discriminator_batch_norm` (compare_gan's `discriminator_batchnorm`).
 Every layer has a bias; kernels start N(0, 0.02) (truncated at 2σ for the convolutions, as TF's
-truncated_normal_initializer), biases 0. BatchNorm as tf.contrib.layers.batch_norm there:
+truncated_normal_initializer), biases 0: this initialisation is part of what the architecture
+reproduces, so it takes only `config.init = "flax"` (the default, meaning "the architecture's
+own") and refuses the other schemes in one line rather than silently replacing compare_gan's
+init; `config.init_stddev` sets its scale. BatchNorm as tf.contrib.layers.batch_norm there:
 decay 0.999, ε 1e-3, scale and offset, in float32 whatever the compute dtype.
 For H×W images G starts at (H/4)×(W/4): H and W divisible by 4. Unconditional only.
 """
@@ -20,6 +23,10 @@ from genimg_jax import config_checks as checks
 from genimg_jax.errors import UserError
 from genimg_jax.models import conv_layers
 from genimg_jax.models.mlp import get_activation
+
+_INIT_MESSAGE = ("config.init={init!r}: architecture infogan follows compare_gan's "
+                 "initialisation (kernels N(0, init_stddev), zero biases): leave config.init "
+                 "at 'flax' and set config.init_stddev")
 
 
 def _batch_norm(train: bool, momentum: float, epsilon: float, axis_name):
@@ -97,6 +104,8 @@ def check_config(config) -> None:
   checks.fraction(config, "batch_norm_momentum")
   checks.positive(config, "batch_norm_epsilon", "init_stddev")
   checks.non_negative(config, "leaky_relu_slope")
+  if config.init != "flax":
+    raise UserError(_INIT_MESSAGE.format(init=config.init))
   if config.conditional:
     raise UserError(f"config.conditional: model {config.model!r} (architecture infogan) has "
                     f"no class-conditional networks: use --model cgan for a conditional GAN")
@@ -105,6 +114,8 @@ def check_config(config) -> None:
 def gan_networks(config, image_shape, num_classes: int = 0):
   """(Generator, Discriminator) for `image_shape`; ValueError when H or W is not divisible by 4."""
   del num_classes  # Unconditional.
+  if config.init != "flax":
+    raise ValueError(_INIT_MESSAGE.format(init=config.init))
   height, width, _ = image_shape
   if height % 4 or width % 4:
     raise ValueError(f"the InfoGAN generator makes images whose sides are divisible by 4, not "

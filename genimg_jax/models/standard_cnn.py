@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from genimg_jax import config_checks as checks
 from genimg_jax.models import conditional, conv_layers
+from genimg_jax.models import initializers as inits
 
 SIZES = {32: ((4, 2, 1), 0), 64: ((4, 2, 1, 0.5), 1)}  # side → (G ConvT widths / w, extra D).
 
@@ -35,6 +36,7 @@ class Generator(nn.Module):
   batch_norm_momentum: float = 0.9
   dtype: jnp.dtype = jnp.float32
   batch_norm_axis_name: str | None = None  # pmap's axis: batch statistics over every device.
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
@@ -45,13 +47,17 @@ class Generator(nn.Module):
     if self.num_classes:
       z = conditional.concat_label_embedding(z, labels, self.num_classes, self.label_embed_dim)
     start = 8 * self.width
-    x = nn.Dense(4 * 4 * start, dtype=self.dtype)(z)
+    x = nn.Dense(4 * 4 * start, dtype=self.dtype,
+                 **inits.dense_kwargs(self.init_scheme, z.shape[-1]))(z)
     x = nn.relu(bn()(x)).reshape((z.shape[0], 4, 4, start))
     for multiple in SIZES[side][0]:
-      x = conv_layers.conv_transpose(max(1, int(multiple * self.width)), (4, 4), (2, 2), padding="SAME",
-                           dtype=self.dtype)(x)
+      features = max(1, int(multiple * self.width))
+      init = inits.conv_kwargs(self.init_scheme, x.shape[-1], features, (4, 4), transpose=True)
+      x = conv_layers.conv_transpose(features, (4, 4), (2, 2), padding="SAME", dtype=self.dtype,
+                                     **init)(x)
       x = nn.relu(bn()(x))
-    x = conv_layers.Conv(channels, (3, 3), padding=1, dtype=self.dtype)(x)
+    x = conv_layers.Conv(channels, (3, 3), padding=1, dtype=self.dtype,
+                         **inits.conv_kwargs(self.init_scheme, x.shape[-1], channels, (3, 3)))(x)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -65,6 +71,7 @@ class Discriminator(nn.Module):
   leaky_relu_slope: float = 0.1
   dtype: jnp.dtype = jnp.float32
   batch_norm_axis_name: str | None = None  # No BatchNorm here (the GAN network contract).
+  init_scheme: str = "flax"  # config.init (initializers.SCHEMES); `init` is Module.init.
 
   @nn.compact
   def __call__(self, images, labels=None, train: bool = True):
@@ -72,13 +79,15 @@ class Discriminator(nn.Module):
               (8, 3, 1)] + [(8, 4, 2)] * SIZES[self.image_side][1]  # (channels / w, k, stride)
     x = images
     for multiple, kernel, stride in layers:
-      conv = conv_layers.Conv(multiple * self.width, (kernel, kernel), (stride, stride), padding=1,
-                     dtype=self.dtype)
+      features = multiple * self.width
+      conv = conv_layers.Conv(features, (kernel, kernel), (stride, stride), padding=1,
+                              dtype=self.dtype, **inits.conv_kwargs(
+                                  self.init_scheme, x.shape[-1], features, (kernel, kernel)))
       x = nn.leaky_relu(conditional.maybe_spectral_norm(conv, self.spectral_norm, train)(x),
                         self.leaky_relu_slope)
     features = x.reshape((x.shape[0], -1))
-    return conditional.ProjectionOutput(self.num_classes, self.spectral_norm, self.dtype)(
-        features, labels, train)
+    return conditional.ProjectionOutput(self.num_classes, self.spectral_norm, self.dtype,
+                                        self.init_scheme)(features, labels, train)
 
 
 def check_config(config) -> None:
@@ -99,9 +108,10 @@ def gan_networks(config, image_shape, num_classes: int = 0):
   classes = num_classes if config.conditional else 0
   dtype = jnp.dtype(config.compute_dtype)
   generator = Generator(tuple(image_shape), config.generator_width, classes,
-                        config.label_embed_dim, config.batch_norm_momentum, dtype)
+                        config.label_embed_dim, config.batch_norm_momentum, dtype,
+                        init_scheme=config.init)
   discriminator = Discriminator(height, config.discriminator_width, config.spectral_norm,
-                                classes, config.leaky_relu_slope, dtype)
+                                classes, config.leaky_relu_slope, dtype, init_scheme=config.init)
   return generator, discriminator
 
 
