@@ -23,6 +23,7 @@ class Reference:
   value: float
   source: str  # Paper / repository, with the table or file.
   note: str = ""
+  judge: str = ""  # The source's own code run here on the same data, and what it gave.
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,11 +47,13 @@ SHOWN = (  # (metric key, label, scale) in the order the table shows them.
     ("recall_classifier", "recall [clf]", 1.0),
     ("test_neg_elbo", "−ELBO", 1.0),
     ("iwae_nll", "NLL", 1.0),
+    ("iwae_nll_last_model", "NLL of the last model", 1.0),
+    ("selected_step", "selected step", 1.0),
 )
 LABELS = {key: (label, scale) for key, label, scale in SHOWN}
 HEADLINE_METRICS = ("iwae_nll", "test_neg_elbo", "fid_inception", "fid_classifier")
 DATA_WORDS = {"mnist_embedded": "embedded digits", "mnist": "MNIST",
-              "fashion_mnist": "Fashion-MNIST"}
+              "fashion_mnist": "Fashion-MNIST", "binarized_mnist": "Larochelle's binarised MNIST"}
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -92,7 +94,8 @@ def _reference(definition: dict) -> str:
   ref = definition.get("reference")
   if not ref:
     return "–"
-  return f"{ref['metric']} {ref['value']}: {ref['source']}"
+  judge = f"<br>the source's own code run here: {ref['judge']}" if ref.get("judge") else ""
+  return f"{ref['metric']} {ref['value']}: {ref['source']}{judge}"
 
 
 def _minutes(seconds: float) -> str:
@@ -124,6 +127,8 @@ def render(records: list[dict]) -> str:
       ref = d["reference"]
       lines.append(f"- reference: {ref['metric']} = {ref['value']} ({ref['source']})"
                    + (f"; {ref['note']}" if ref.get("note") else ""))
+      if ref.get("judge"):
+        lines.append(f"- the source's own code, run here: {ref['judge']}")
     for difference in d["differences"]:
       lines.append(f"- differs: {difference}")
     for note in r.get("notes", []):
@@ -148,6 +153,8 @@ def render_headline(records: list[dict], headline, page_link: str) -> str:
     if ref:
       label = LABELS.get(ref["metric"], (ref["metric"],))[0]
       published = f"{label} {ref['value']} ({ref['source'].split(' (')[0].split(',')[0]})"
+      if ref.get("judge"):
+        published += f"; its own code here: {ref['judge'].split(';')[0]}"
     lines.append(f"| [`{r['row']}`]({page_link}#{r['row']}) | "
                  f"{DATA_WORDS.get(d['dataset'], d['dataset'])}, {d['steps']:,} × "
                  f"{len(d['seeds'])} | {'; '.join(_metric(r, k, False) for k in keys)} | "
