@@ -20,7 +20,8 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
 # Keys whose value here changes nothing a run computed before the key existed: left out of the
 # fingerprint at this value, so checkpoints written before the key was added still resume.
 NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
-                    "discriminator_separate_batches": False}
+                    "discriminator_separate_batches": False, "optimizer": "adam",
+                    "adam_eps": 1e-8, "kl_warmup_steps": 0, "kl_warmup_every": 1}
 
 
 def validate(config) -> None:
