@@ -1,5 +1,5 @@
-"""Optimisers from config (Optax): Adam with a constant, linearly decaying or step-decayed
-step size, and the EMA of parameters."""
+"""Optimisers from config (Optax): Adam or RMSprop with a constant, linearly decaying or
+step-decayed step size, and the EMA of parameters."""
 
 import dataclasses
 
@@ -9,13 +9,21 @@ from genimg_jax import config_checks as checks
 from genimg_jax.errors import UserError
 
 SCHEDULES = ("constant", "linear", "multistep")  # config.lr_schedule values.
+OPTIMIZERS = ("adam", "rmsprop")  # config.optimizer values (families whose configs declare it).
+ADAM_EPS = 1e-8  # Adam's ε when hp has no "adam_eps": optax's and PyTorch's default.
+RMSPROP_DECAY = 0.99  # torch.optim.RMSprop's defaults: α (the square average's decay) and ε.
+RMSPROP_EPS = 1e-8
 
 
 def check_config(config, schedule: bool = True) -> None:
-  """The optimiser's keys: learning_rate > 0, Adam β's in [0, 1) and, for the families whose
-  configs declare it (`schedule`), lr_schedule one of SCHEDULES."""
+  """The optimiser's keys: learning_rate > 0, Adam β's in [0, 1), and where the config declares
+  them, optimizer one of OPTIMIZERS, adam_eps > 0 and (`schedule`) lr_schedule one of SCHEDULES."""
   checks.positive(config, "learning_rate")
   checks.fraction(config, "adam_b1", "adam_b2")
+  if "optimizer" in config:  # Declared by configs/vae.py; the GANs use Adam.
+    checks.choice(config, "optimizer", OPTIMIZERS)
+  if "adam_eps" in config:
+    checks.positive(config, "adam_eps")
   if schedule:
     checks.choice(config, "lr_schedule", SCHEDULES)
     if config.lr_schedule == "multistep":  # Its keys: declared by the configs that use it.
@@ -66,10 +74,27 @@ HYPERPARAMETERS = ("learning_rate", "adam_b1", "adam_b2")  # What `adam` reads f
 
 def adam(hp: dict, schedule: Schedule = Schedule()) -> optax.GradientTransformation:
   """Adam from hyper-parameter values `hp` (Python floats, or one run's traced values when they
-  are swept): step size schedule(hp["learning_rate"]), b1 = hp["adam_b1"], b2 = hp["adam_b2"].
+  are swept): step size schedule(hp["learning_rate"]), b1 = hp["adam_b1"], b2 = hp["adam_b2"],
+  ε = hp["adam_eps"] (ADAM_EPS if absent), added to √v̂ as PyTorch does.
   The optimiser state's structure does not depend on the values, so Adam can be rebuilt inside
   a step from per-run values and update a state that `init` made."""
-  return optax.adam(schedule(hp["learning_rate"]), b1=hp["adam_b1"], b2=hp["adam_b2"])
+  return optax.adam(schedule(hp["learning_rate"]), b1=hp["adam_b1"], b2=hp["adam_b2"],
+                    eps=hp.get("adam_eps", ADAM_EPS))
+
+
+def rmsprop(hp: dict, schedule: Schedule = Schedule()) -> optax.GradientTransformation:
+  """torch.optim.RMSprop(lr) with its defaults, from `hp` (reads hp["learning_rate"] only):
+  v ← α·v + (1 − α)·g², θ ← θ − lr·g / (√v + ε), α = 0.99, ε = 1e-8 outside the square root,
+  v₀ = 0, no momentum, not centred, no bias correction. State: v (and the schedule's count),
+  whatever the values."""
+  return optax.rmsprop(schedule(hp["learning_rate"]), decay=RMSPROP_DECAY, eps=RMSPROP_EPS,
+                       initial_scale=0.0, eps_in_sqrt=False, centered=False, momentum=None,
+                       bias_correction=False)
+
+
+def build(name: str, hp: dict, schedule: Schedule = Schedule()) -> optax.GradientTransformation:
+  """The optimiser `name` (one of OPTIMIZERS) at the values `hp` under `schedule`."""
+  return {"adam": adam, "rmsprop": rmsprop}[name](hp, schedule)
 
 
 def adam_from_config(config, updates_per_step: int = 1,

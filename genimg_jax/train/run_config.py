@@ -22,7 +22,8 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
 # fingerprint at this value, so checkpoints written before the key was added still resume.
 NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
                     "discriminator_separate_batches": False, "select_model": "last",
-                    "validation_every": 0, "init": "flax"}
+                    "validation_every": 0, "init": "flax", "optimizer": "adam",
+                    "adam_eps": 1e-8, "kl_warmup_steps": 0, "kl_warmup_every": 1}
 
 
 def _check_selection(config, family) -> None:
