@@ -9,16 +9,16 @@ epoch; the script's milestones, not the paper's 3^i passes); Glorot-uniform kern
 biases (the script's `unif_init`). Scored as the script does: `python -m genimg_jax.evaluate
 --iwae_k 5000`, 5 rounds.
 
+As pythae's trainer, the validation loss is checked every epoch and the best model is kept and
+scored (select_model="best_validation"; our validation score is the −ELBO of the validation
+split, pythae's the IWAE training loss on it: both pick by the same data, with another score).
+
 Differences that remain:
-- pythae keeps the model of lowest validation loss (after each epoch, on the 10,000 validation
-  images) and scores it; here the final model is scored (no validation split is used).
 - Randomness: seed 0 and JAX's generators (pythae: torch.manual_seed(123)).
 - pythae scores σ(logits) with `F.binary_cross_entropy`, whose logs are clamped at −100 (a
   pixel with |logit| ≳ 17 on the wrong side costs at most 100 nats and passes no gradient);
   here −log σ(±l) is exact. Its loss value is −Σ_i w̃_i log w_i with w̃ the normalised weights
   held constant: the same gradient as −log (1/k) Σ_i w_i, which is the loss reported here.
-- Until `config.init` is declared (configs/common.py), the kernels keep Flax's LeCun-normal
-  initialisation: see the comment in get_config.
 """
 
 from configs import iwae_burda
@@ -36,9 +36,9 @@ def get_config():
   config.lr_boundaries = tuple(m * STEPS_PER_EPOCH for m in MILESTONES)
   config.lr_decay_factor = 10 ** (-1 / 7)
   config.num_steps = 3_280 * STEPS_PER_EPOCH
-  # The script's initialisation, once configs/common.py declares `init` (a branch adding it to
-  # every architecture is under way): config.init = "glorot_zero". Not set here, since this
-  # config may only override declared keys.
+  config.init = "glorot_zero"  # The script's unif_init: Glorot-uniform kernels, zero biases.
+  config.select_model = "best_validation"
+  config.validation_every = STEPS_PER_EPOCH  # pythae validates once per epoch.
   config.log_every = 2_500
   config.sample_every = 250_000
   config.checkpoint_every = 25_000

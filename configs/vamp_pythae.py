@@ -7,9 +7,10 @@ binarisation of MNIST (50,000 training images); RMSprop(1e-4) at batch 100 for 2
 stepped once per epoch), the KL weighted by min(epoch / 100, 1), epochs counted from 1.
 Scored as the script does: `python -m genimg_jax.evaluate --iwae_k 5000`, 5 rounds.
 
+As pythae's trainer, the validation −ELBO is checked every epoch and the best model is kept
+and scored (select_model, inherited from vae_pythae).
+
 Differences that remain:
-- pythae keeps the model of lowest validation loss (after each epoch, on the 10,000 validation
-  images) and scores it; here the final model is scored (no validation split is used).
 - Randomness: seed 0 and JAX's generators (pythae: torch.manual_seed(123)), so other draws of
   the initial weights, epoch orders and ε.
 - pythae scores σ(logits) with `F.binary_cross_entropy`, whose logs are clamped at −100: a
@@ -25,6 +26,7 @@ STEPS_PER_EPOCH = vae_pythae.STEPS_PER_EPOCH  # 50,000 training images, batch 10
 def get_config():
   config = vae_pythae.get_config()  # Batch 100, R^40, rate 1e-4 and its MultiStepLR decay.
   config.architecture = "vamp"
+  config.init = "he_normal"  # The script's he_init: N(0, 2/fan_in) weights, torch biases.
   config.dataset = "binarized_mnist"
   config.binarize = "none"  # The data set is binary already (pixels 0 or 255).
   config.num_steps = 2_000 * STEPS_PER_EPOCH

@@ -162,11 +162,15 @@ def check_config(config) -> None:
 
 def vae_network(config, image_shape, num_classes: int = 0) -> VampVAE:
   """The VampPrior VAE from a config: GatedDense widths `encoder_hidden` / `decoder_hidden`,
-  `latent_dim`, K = `num_pseudo_inputs`."""
+  `latent_dim`, K = `num_pseudo_inputs`, encoder and decoder layers initialised by
+  `config.init` (the pseudo-input layer keeps PyTorch's default, as pythae's)."""
   if num_classes > 0:
     raise ValueError("architecture 'vamp' has no class-conditional VAE")
   dtype = jnp.dtype(config.compute_dtype)
+  scheme = config.init  # configs/vamp_pythae.py: "he_normal", the script's he_init.
   return VampVAE(
-      encoder=Encoder(tuple(config.encoder_hidden), config.latent_dim, dtype=dtype),
-      decoder=Decoder(tuple(config.decoder_hidden), tuple(image_shape), dtype=dtype),
+      encoder=Encoder(tuple(config.encoder_hidden), config.latent_dim, init_scheme=scheme,
+                      dtype=dtype),
+      decoder=Decoder(tuple(config.decoder_hidden), tuple(image_shape), init_scheme=scheme,
+                      dtype=dtype),
       image_shape=tuple(image_shape), num_pseudo_inputs=config.num_pseudo_inputs)
