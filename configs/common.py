@@ -13,6 +13,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_runs = 1  # Runs with seeds seed, seed + 1, … trained in one vmapped program.
   config.sweep = ""  # "KEY=v1,v2[;KEY2=…]": runs over the product of values (× num_runs each).
   config.runs_vectorize = "auto"  # Runs axis: "vmap" (batched kernels), "loop", "auto" (CPU: loop).
+  config.memory_limit_gib = 0.0  # Runs axis: GiB its runs may use per device (0 = free memory).
   config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.
   config.data_dir = ""  # TFDS data dir; "" ⇒ $TFDS_DATA_DIR, else TFDS's default.
   config.binarize = "none"  # Pixels as 0/255 with p = x/255: "none", "static" (one seeded draw

@@ -251,3 +251,34 @@ def test_runs_over_four_fake_devices_equal_one_device():
   assert set(diffs) == {"jit", "pmap", "vmap", "spread"}, proc.stdout
   for name, diff in diffs.items():
     assert float(diff) < ATOL, (name, diff, os.linesep + proc.stdout)
+
+
+def equations(jaxpr) -> int:
+  """Equations of `jaxpr` and of every jaxpr inside it (loop bodies, branches)."""
+  count = 0
+  for eqn in jaxpr.eqns:
+    count += 1
+    for value in eqn.params.values():
+      for inner in value if isinstance(value, (tuple, list)) else (value,):
+        inner = getattr(inner, "jaxpr", inner)  # A ClosedJaxpr's jaxpr.
+        if hasattr(inner, "eqns"):
+          count += equations(inner)
+  return count
+
+
+def test_the_looped_program_does_not_grow_with_the_runs(digits):
+  """runs_vectorize = "loop": one traced body for every run, so R = 8 traces to as many
+  equations as R = 2 (an unrolled loop would have four times the step's)."""
+  data = digits[28]
+
+  def size(num_runs):
+    config = make_tiny_zoo_config("vae", num_runs=num_runs, runs_vectorize="loop")
+    family = build_family(config, (28, 28, 1), 10)
+    mesh = sharding.make_mesh()
+    init = lambda key: family.init_state(key, len(data["image"]), (28, 28, 1))
+    state = jax.eval_shape(lambda: runs.init_state(init, sweep.plan(config)))
+    placed = placement.place_resident(data["image"], data["label"], mesh)
+    multi = compiled.build(family, config, mesh, compiled.layout_for(family, config, mesh, 64))
+    return equations(jax.make_jaxpr(lambda s, d: multi.scan(s, d, 2))(state, placed).jaxpr)
+
+  assert size(2) == size(8)

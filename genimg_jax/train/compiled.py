@@ -19,8 +19,9 @@ Either way the state's data order advances by the same rule, so a checkpoint res
 any of the four combinations. One compiled function per distinct K.
 
 With a runs axis (`config.num_runs` > 1 or a sweep, train/runs.py) the one-run step is
-vmapped over the runs inside the same scan: the state is a `runs.RunsState`, the placed data
-are shared, and each device's step trains every run on its rows.
+vmapped over the runs, or looped over them in one traced body, inside the same scan: the state
+is a `runs.RunsState`, the placed data are shared, and each device's step trains every run on
+its rows.
 """
 
 import dataclasses
@@ -104,17 +105,13 @@ def _one_run(step, layout: batching.Layout):
   return one
 
 
-def _scan(step: Callable, resident: bool, enter: Callable = None, leave: Callable = None):
+def _scan(step: Callable, resident: bool):
   """(state, data, num_steps) → lax.scan of `step` num_steps times: over the same resident
-  data each step, or over the leading [K] axis of streamed batches. `enter` / `leave` change
-  the carry's form at the dispatch's ends (the looped runs axis)."""
+  data each step, or over the leading [K] axis of streamed batches."""
   def scan(state, data, num_steps: int):
-    carry = enter(state) if enter else state
     if resident:
-      carry, metrics = jax.lax.scan(lambda s, _: step(s, data), carry, None, length=num_steps)
-    else:
-      carry, metrics = jax.lax.scan(step, carry, data, length=num_steps)
-    return (leave(carry) if leave else carry), metrics
+      return jax.lax.scan(lambda s, _: step(s, data), state, None, length=num_steps)
+    return jax.lax.scan(step, state, data, length=num_steps)
 
   return scan
 
@@ -183,15 +180,14 @@ def build(family, config, mesh: Mesh, layout: batching.Layout) -> MultiStep:
     step = _streamed_step(train_step)
     place = functools.partial(placement.place_streamed, mesh=mesh, layout=layout,
                               batches_per_step=n, per_device_axis=pmap)
-  enter = leave = None
   spread = runs.spread_over_devices(config, mesh.devices.size, layout.num_shards)
   if not sweep.uses_runs_axis(config):
     step = _one_run(step, layout)
   elif runs.use_loop(config):
-    step, enter, leave = runs.looped(step, layout), runs.unstack, runs.stack
+    step = runs.looped(step, layout)
   elif spread:
     step = runs.vectorize(_streamed_step(train_step), layout, _spread_draw(layout, n, mesh))
   else:
     step = runs.vectorize(step, layout)
-  return MultiStep(_scan(step, config.data_on_device, enter, leave), _pmap if pmap else _jit,
+  return MultiStep(_scan(step, config.data_on_device), _pmap if pmap else _jit,
                    mesh, place, spread)

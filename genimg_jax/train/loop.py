@@ -17,7 +17,8 @@ from genimg_jax import outputs, sharding
 from genimg_jax.data import feeding, load_split
 from genimg_jax.errors import Interrupted, NonFiniteError, UserError
 from genimg_jax.evaluation.training import TrainingEvaluator
-from genimg_jax.train import compiled, distributed, run_config, runs, selection, signals, sweep
+from genimg_jax.train import (compiled, distributed, memory_bound, run_config, runs, selection,
+                              signals, sweep)
 from genimg_jax.train.interval_metrics import IntervalMetrics, NonFinite
 from genimg_jax.train.families import build_family
 
@@ -71,6 +72,8 @@ class Run:
     if self.layout.shard_size < per_step // self.num_shards:
       raise UserError(f"data set {config.dataset} has {num_examples} training "
                       f"images, fewer than the {per_step} one step uses: lower the batch size")
+    # Before anything per run: R runs that cannot fit are one line, not minutes of set-up.
+    memory_bound.check_runs_fit(config, self.family, self.mesh, self.layout, self.train_data)
     self.replicated = sharding.replicated(self.mesh)
     self.multi_step = compiled.build(self.family, config, self.mesh, self.layout)
     self.saved_position = None  # The restored checkpoint's data stream position, if any.

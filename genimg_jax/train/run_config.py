@@ -17,13 +17,15 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "distributed", "coordinator_address", "num_processes", "process_id",
                   "eval_every", "eval_num_samples", "eval_space", "eval_cache_dir",
                   "eval_classifier_epochs", "inception_weights",
-                  "data_on_device", "data_workers", "runs_vectorize")  # Streamed batches = device-drawn ones.
+                  "data_on_device", "data_workers",  # Streamed batches = device-drawn ones.
+                  "runs_vectorize", "memory_limit_gib")
 # Keys whose value here changes nothing a run computed before the key existed: left out of the
 # fingerprint at this value, so checkpoints written before the key was added still resume.
 NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
                     "discriminator_separate_batches": False, "select_model": "last",
                     "validation_every": 0, "init": "flax", "optimizer": "adam",
-                    "adam_eps": 1e-8, "kl_warmup_steps": 0, "kl_warmup_every": 1}
+                    "adam_eps": 1e-8, "kl_warmup_steps": 0, "kl_warmup_every": 1,
+                    "memory_limit_gib": 0.0}
 
 
 def _check_selection(config, family) -> None:

@@ -1,10 +1,11 @@
-"""The runs axis: R runs of one model trained by one compiled program (`jax.vmap`).
+"""The runs axis: R runs of one model trained by one compiled program (`jax.vmap`, or a loop
+over the runs: `use_loop`).
 
 Each run has its own seed (hence its own parameters, epoch order, latents, dropout masks, ε,
 penalty α) and, under a sweep (train/sweep.py), its own hyper-parameter values, carried as
-per-run arrays in the state and handed to the family as `family.hyper` inside the vmapped
-step, so one compilation serves every value. Run r's trajectory is the one a single run with
-its seed and values would follow. The data are placed once and shared by every run.
+per-run arrays in the state and handed to the family as `family.hyper` inside the vmapped or
+looped step, so one compilation serves every value. Run r's trajectory is the one a single run
+with its seed and values would follow. The data are placed once and shared by every run.
 
 A run whose update becomes non-finite is frozen at its last finite state (its updates masked
 from then on, `alive[r]` False) while the others go on. Without a runs axis (num_runs = 1, no
@@ -128,40 +129,36 @@ def use_loop(config) -> bool:
   return config.runs_vectorize == "loop"
 
 
-def unstack(state: RunsState) -> RunsState:
-  """The runs as a tuple of family states (the carry of `looped`)."""
-  return state.replace(runs=tuple(select(state, r) for r in range(state.alive.shape[0])))
-
-
-def stack(state: RunsState) -> RunsState:
-  """`unstack`'s inverse: every leaf with a leading [R] axis again."""
-  return state.replace(runs=jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *state.runs))
-
-
 def looped(step, layout: batching.Layout):
-  """`vectorize`'s update, each run's in turn within the one program: the carry holds the runs
-  as a tuple (`unstack` at a dispatch's start, `stack` at its end), so no batched kernels and
-  no per-step copies of the stacked state."""
+  """`vectorize`'s update, each run's in turn within the one program: a `lax.scan` over r
+  whose one traced body takes run r's state and values out of the stacked state and writes
+  its update back (in place: the stacked runs are the loop's carry), so the program, and its
+  compile time, do not grow with R, and no kernel is batched."""
   def runs_step(state: RunsState, data):
     epoch, position = batching.epoch_position(state.step, layout)
-    new_runs, all_metrics, oks = [], [], []
-    for r, old in enumerate(state.runs):
+    take = lambda tree, r: jax.tree_util.tree_map(
+        lambda x: jax.lax.dynamic_index_in_dim(x, r, keepdims=False), tree)
+
+    def one(stacked, inputs):
+      r, hp, alive = inputs
+      old = take(stacked, r)
       order = jax.lax.cond(position == 0,
                            lambda rng: batching.epoch_order(rng, epoch, layout),
-                           lambda _, old=old: old.data_order, old.rng)
+                           lambda _: old.data_order, old.rng)
       current = old.replace(data_order=order)
-      new, metrics = step(current, data, position,
-                          {key: values[r] for key, values in state.hparams.items()})
-      ok = state.alive[r] & all_finite(new) & all_finite(metrics)
-      new_runs.append(jax.tree_util.tree_map(lambda n, c, ok=ok: jnp.where(ok, n, c), new,
-                                             current))  # A select XLA fuses into the update.
-      all_metrics.append(metrics)
-      oks.append(ok)
-    ok = jnp.stack(oks)
-    metrics = {name: jnp.where(ok, jnp.stack([m[name] for m in all_metrics]), jnp.nan)
-               for name in all_metrics[0]}
+      new, metrics = step(current, data, position, hp)
+      ok = alive & all_finite(new) & all_finite(metrics)
+      kept = jax.tree_util.tree_map(lambda n, c: jnp.where(ok, n, c), new, current)
+      stacked = jax.tree_util.tree_map(
+          lambda s, k: jax.lax.dynamic_update_index_in_dim(s, k, r, 0), stacked, kept)
+      return stacked, (metrics, ok)
+
+    num_runs = state.alive.shape[0]
+    new_runs, (metrics, ok) = jax.lax.scan(
+        one, state.runs, (jnp.arange(num_runs), state.hparams, state.alive))
+    metrics = {name: jnp.where(ok, value, jnp.nan) for name, value in metrics.items()}
     metrics["alive"] = ok.astype(jnp.float32)
-    return state.replace(step=state.step + 1, runs=tuple(new_runs), alive=ok,
+    return state.replace(step=state.step + 1, runs=new_runs, alive=ok,
                          frozen_at=jnp.where(state.alive & ~ok, state.step + 1,
                                              state.frozen_at)), metrics
 
