@@ -152,7 +152,6 @@ LUCIC_WGAN_GP = _with_steps(_lucic(
     "second backward pass (not measured)"), 3_125)
 
 IWAE_DIFFS = (
-    "Adam ε = 1e-8 (the paper: 1e-4)",
     "initialisation: Flax LeCun-normal kernels (the paper: Glorot-style heuristics)",
     "NLL of the test digits binarised once from our seed, with k = 5,000",
 )
