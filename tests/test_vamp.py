@@ -395,6 +395,7 @@ def test_new_keys_at_their_defaults_leave_fingerprints_alone():
 
 
 TINY_FLAGS = ["--config.dataset=mnist_embedded", "--config.binarize=static",
+              "--config.select_model=last",  # The embedded set has no validation split.
               "--config.num_steps=20", "--config.batch_size=16", "--config.steps_per_dispatch=10",
               "--config.log_every=10", "--config.sample_every=20", "--config.checkpoint_every=20",
               "--config.num_grid_samples=16", "--config.num_recon=4",
