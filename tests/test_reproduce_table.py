@@ -268,7 +268,7 @@ def test_nll_rounds_show_their_spread_and_are_stored(tmp_path):
   record["seeds"] = record["seeds"][:2]
   table.write([record], str(docs), ORDER, HEADLINE)
   page = (docs / "RESULTS.md").read_text()
-  assert "NLL 90 ± 0.5 (k=1000; 2 rounds, std over rounds 1.5)" in page
+  assert "NLL 90.00 ± 0.50 (k=1000; 2 rounds, std over rounds 1.5)" in page
   stored = json.loads((docs / "results.json").read_text())["rows"][0]
   assert [s["metrics"]["iwae_nll_rounds"] for s in stored["seeds"]] == rounds
 

@@ -175,7 +175,7 @@ def likelihood_scores(workdir: str, k: int, rounds: int, run: int | None = None,
   from genimg_jax.generate import open_run, saved_config, select_run
   from genimg_jax.train import selection
 
-  family, state, step, info = open_run(workdir, step)
+  family, state, _, info = open_run(workdir, step)
   state = select_run(state, info, run)
   test = load_split(saved_config(info), "test")
   key = jax.random.PRNGKey(NLL_KEY_SEED)

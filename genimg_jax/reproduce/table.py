@@ -51,6 +51,7 @@ SHOWN = (  # (metric key, label, scale) in the order the table shows them.
     ("selected_step", "selected step", 1.0),
 )
 LABELS = {key: (label, scale) for key, label, scale in SHOWN}
+NATS = ("test_neg_elbo", "iwae_nll", "iwae_nll_last_model")  # Shown with two decimals.
 HEADLINE_METRICS = ("iwae_nll", "test_neg_elbo", "fid_inception", "fid_classifier")
 DATA_WORDS = {"mnist_embedded": "embedded digits", "mnist": "MNIST",
               "fashion_mnist": "Fashion-MNIST", "binarized_mnist": "Larochelle's binarised MNIST"}
@@ -76,9 +77,10 @@ def _metric(record: dict, key: str, always_std: bool = True) -> str:
   """'LABEL mean ± std' of summary[key], with the NLL's k and round spread."""
   label, scale = LABELS[key]
   mean, std, n = record["summary"][key]
-  text = f"{label} {_fmt(mean * scale)}"
+  nats = key in NATS  # Likelihoods: two decimals, the precision their comparisons need.
+  text = f"{label} {f'{mean:.2f}' if nats else _fmt(mean * scale)}"
   if always_std or n > 1:
-    text += f" ± {_fmt(std * scale, 2)}"
+    text += f" ± {f'{std:.2f}' if nats else _fmt(std * scale, 2)}"
   if key == "iwae_nll":
     spread = _round_spread(record)
     text += f" (k={record['definition']['iwae_k']}" + (
