@@ -156,7 +156,7 @@ def render_headline(records: list[dict], headline, page_link: str) -> str:
       label = LABELS.get(ref["metric"], (ref["metric"],))[0]
       published = f"{label} {ref['value']} ({ref['source'].split(' (')[0].split(',')[0]})"
       if ref.get("judge"):
-        published += f"; its own code here: {ref['judge'].split(';')[0]}"
+        published += f"; its own code here: {ref['judge'].split(' (')[0]}"
     lines.append(f"| [`{r['row']}`]({page_link}#{r['row']}) | "
                  f"{DATA_WORDS.get(d['dataset'], d['dataset'])}, {d['steps']:,} × "
                  f"{len(d['seeds'])} | {'; '.join(_metric(r, k, False) for k in keys)} | "
