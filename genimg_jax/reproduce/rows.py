@@ -116,8 +116,8 @@ PYTHAE_VAE = Row(
         ("the validation −ELBO of a checked epoch uses one ε per image from JAX's generator; "
          "ties keep the earlier model, as pythae's strict `<`"),
         ("measured one at a time (docs/evaluation.md): Flax's initialisation instead of "
-         "PyTorch's +0.46 nat (93.11); the last model instead of the selected one −0.05 nat "
-         "(seed 0: 92.55 against 92.60); IS-5000 instead of IS-200 −0.70 nat (first 2,000 test "
+         "PyTorch's +0.46 nat (93.11); the last model instead of the selected one −0.05 and "
+         "+0.00 nat (seeds 0, 1: 92.55 against 92.60, 92.66 against 92.66); IS-5000 instead of IS-200 −0.70 nat (first 2,000 test "
          "digits, seed 0); MNIST binarised once from our seed instead of Larochelle's files "
          "−0.26 nat (92.74 against 93.00, Flax's initialisation, last model)"),
     ),
