@@ -122,7 +122,7 @@ def render(records: list[dict]) -> str:
     lines.append(f"- config `configs/{d['model']}.py`" + (f" with {overrides}" if overrides
                                                             else "") +
                  f"; seeds {', '.join(map(str, d['seeds']))}; feature spaces "
-                 f"{', '.join(f'{s} ({n:,} samples)' for s, n in d['spaces'])}"
+                 f"{', '.join(f'{s} ({n:,} samples)' for s, n in d['spaces']) or 'none'}"
                  + (f"; IWAE k = {d['iwae_k']}, {d['nll_rounds']} round(s)" if d["iwae_k"]
                     else ""))
     if d.get("reference"):
