@@ -312,6 +312,7 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
     done["definition"] = dataclasses.asdict(row)
     done["image"] = _copy_grid(row, done["seeds"], images_dir) or done.get("image", "")
     return done
+  env = environment()  # The checkout the row is trained with (read now, not when it ends).
   reason = missing_data(row, data_dir)
   if reason:
     log(f"{row.name}: skipped: {reason}")
@@ -350,7 +351,7 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
             "resumed": any(r["resumed_from_step"] for r in results),
             "notes": sorted({n for r in results for n in r["notes"]}),
             "command": f"python -m genimg_jax.reproduce --suite {row.name}",
-            **environment()}
+            **env}
   _write_json(os.path.join(row_dir, "done.json"), record)
   log(f"{row.name}: done")
   return record
