@@ -89,6 +89,11 @@ def test_a_data_set_without_validation_split_is_one_line(tmp_path):
     train_and_evaluate(config, str(tmp_path))
 
 
+# A step size at which the tiny VAE's validation −ELBO goes up and down, so that the best
+# checked step is not the last one (at 0.05 it falls monotonically over 12 steps).
+UNSTABLE_LR = 0.3
+
+
 def _with_validation_split(monkeypatch):
   """The embedded set's test split stands in as a validation split (it has none)."""
   from genimg_jax.train import loop
@@ -98,6 +103,12 @@ def _with_validation_split(monkeypatch):
                         seed=config.seed)
 
   monkeypatch.setattr(loop, "load_split", load_split)
+
+
+def _best_step(curve: dict[int, float]) -> int:
+  """The first step of the lowest score as the state compares them (float32; ties keep the
+  earlier step)."""
+  return min(sorted(curve), key=lambda step: np.float32(curve[step]))
 
 
 def _validation_curve(workdir: str, run=None) -> dict[int, float]:
@@ -120,11 +131,13 @@ def test_the_selected_model_is_the_best_validation_checkpoint(tmp_path, monkeypa
 
   _with_validation_split(monkeypatch)
   config = make_tiny_vae_config(select_model="best_validation", validation_every=2,
-                                checkpoint_every=2, keep_checkpoints=20, learning_rate=0.05)
+                                checkpoint_every=2, keep_checkpoints=20,
+                                learning_rate=UNSTABLE_LR)
   final = train_and_evaluate(config, str(tmp_path))
   curve = _validation_curve(str(tmp_path))
   assert sorted(curve) == list(range(2, 13, 2))
-  best_step = min(curve, key=curve.get)
+  best_step = _best_step(curve)
+  assert best_step != 12  # Else keeping the last model would pass this test too.
   assert final["selected_step"] == best_step
   assert final["validation_neg_elbo_best"] == pytest.approx(curve[best_step], rel=1e-6)
   _, selected_state, _, _ = open_run(str(tmp_path))
@@ -154,11 +167,13 @@ def test_each_run_of_a_runs_axis_selects_its_own_best(tmp_path, monkeypatch):
 
   _with_validation_split(monkeypatch)
   config = make_tiny_vae_config(select_model="best_validation", validation_every=2,
-                                num_runs=2, learning_rate=0.05)
+                                num_runs=2, learning_rate=UNSTABLE_LR)
   train_and_evaluate(config, str(tmp_path))
   _, state, _, info = open_run(str(tmp_path))
+  bests = [_best_step(_validation_curve(str(tmp_path), r)) for r in (0, 1)]
+  assert bests != [12, 12]  # Else keeping the last model would pass this test too.
   for run in (0, 1):
     curve = _validation_curve(str(tmp_path), run)
     best = select_run(state, info, run).best
-    assert int(best["step"]) == min(curve, key=curve.get)
+    assert int(best["step"]) == _best_step(curve)
     assert float(best["score"]) == pytest.approx(min(curve.values()), rel=1e-6)
