@@ -1,8 +1,11 @@
 """Shared helpers for the tests: tiny configs (fast on 2 CPU cores) and subprocess plumbing."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -11,6 +14,54 @@ from configs import conv_vae as conv_vae_config_module
 from configs import vae as vae_config_module
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The suite is compile-bound (XLA:CPU compiling is most of its time), so every test process and
+# every child it starts (set here, before JAX is imported, and inherited):
+# - compiles with LLVM at -O1 and XLA's older CPU fusion emitters: a third of the compile time
+#   of the zoo's steps, the same programs (every comparison in the suite is between programs
+#   compiled alike; -O0 is cheaper still but changes rounding between equal programs);
+# - shares one persistent compilation cache for the session (all xdist workers and children), so
+#   a program compiled by one test (the same tiny model in another test, the reference run of a
+#   kill -9 test) is loaded, not compiled again. Removed at the end of the session; set
+#   JAX_COMPILATION_CACHE_DIR yourself to keep one between sessions.
+TEST_XLA_FLAGS = ("--xla_backend_optimization_level=1", "--xla_cpu_use_fusion_emitters=false")
+_OWN_CACHE = None  # The session's cache folder, in the process that made it (removed there).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _OWN_CACHE = tempfile.mkdtemp(prefix="genimg_jax_test_cache_")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+
+def _known_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
+  """The longest prefix of `flags` this jaxlib accepts (XLA aborts on a flag it does not know;
+  one child start-up, in the first process only)."""
+  for n in range(len(flags), 0, -1):
+    env = dict(os.environ, XLA_FLAGS=" ".join(flags[:n]), JAX_PLATFORMS="cpu")
+    probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], env=env,
+                           capture_output=True, timeout=120)
+    if probe.returncode == 0:
+      return flags[:n]
+  return ()
+
+
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = " ".join(
+      [os.environ.get("XLA_FLAGS", ""), *_known_flags(TEST_XLA_FLAGS)]).strip()
+
+
+def pytest_unconfigure(config):
+  if _OWN_CACHE and not hasattr(config, "workerinput"):  # The controller made it.
+    shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+def xla_flags(devices: int = 0) -> str:
+  """XLA_FLAGS for a child: the suite's, plus `devices` fake CPU devices when given."""
+  flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", os.environ["XLA_FLAGS"])
+  if devices:
+    flags += f" --xla_force_host_platform_device_count={devices}"
+  return " ".join(flags.split())
+
 
 # Tiny run settings shared by every end-to-end test: 12 steps, logs at 4/8/12, samples and
 # checkpoints at 6/12, dispatches of up to 4 steps (4 does not divide 6: boundaries clip them).
@@ -92,6 +143,7 @@ def subprocess_env() -> dict:
   env = dict(os.environ)
   env["JAX_PLATFORMS"] = "cpu"
   env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  env["XLA_FLAGS"] = xla_flags()
   env.pop("JAX_ENABLE_X64", None)
   return env
 

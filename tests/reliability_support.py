@@ -33,40 +33,27 @@ TINY_GAN = ["--model", "gan", "--config.generator_hidden=(32,16)",
             "--config.discriminator_hidden=(32,16)", "--config.latent_dim=8"]
 TINY_VAE = ["--model", "vae", "--config.encoder_hidden=(16,)", "--config.decoder_hidden=(16,)",
             "--config.latent_dim=4", "--config.num_recon=4"]
-TINY_DCGAN = ["--model", "dcgan", "--config.generator_base_channels=16",
-              "--config.discriminator_channels=(8,16)", "--config.latent_dim=8"]
-TINY_WGAN_GP = ["--model", "wgan_gp", "--config.generator_width=4",
-                "--config.discriminator_width=4", "--config.latent_dim=8"]
-TINY_CONV_VAE = ["--model", "conv_vae", "--config.conv_channels=(4,8)",
-                 "--config.encoder_hidden=(16,)", "--config.decoder_hidden=(16,)",
-                 "--config.latent_dim=4", "--config.num_recon=4"]
 QUIET = ["--config.batch_size=8", "--config.sample_every=100000", "--config.num_grid_samples=4"]
 # Long enough that a kill lands mid-run: 400 steps, 20 checkpoints (~2-3 s of training on CPU).
 LONG = ["--config.num_steps=400", "--config.checkpoint_every=20", "--config.log_every=10"]
 NUM_STEPS = 400
-# Conv models (slow XLA:CPU convolutions) run 100 steps, 5 checkpoints: the later flag wins.
-# Their kill moments are "random" (within the run), never a step past 100.
-SHORT = ["--config.num_steps=100"]
 
 
 def run_steps(name: str) -> int:
   """Steps of run `name` of RUNS (its last --config.num_steps flag)."""
   flags = [f for f in RUNS[name] if f.startswith("--config.num_steps=")]
   return int(flags[-1].split("=")[1])
+
+
 CHECKPOINT_EVERY = 20
 RUNS = {  # name → flags of the run killed / interrupted and of its uninterrupted reference.
     "gan": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=1"],
     "vae": TINY_VAE + QUIET + LONG + ["--config.steps_per_dispatch=1"],
-    "conv_vae": TINY_CONV_VAE + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=1"],
     # 7 does not divide 20 (nor log_every 10): dispatches of 7, 3, 7, 3, ...
     "gan_k7": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7"],
     # gan_k7 with batches streamed by Grain: the same batches, so the same states.
     "gan_stream": TINY_GAN + QUIET + LONG + ["--config.steps_per_dispatch=7",
                                              "--config.data_on_device=False"],
-    # The zoo: BatchNorm statistics in the state; n_critic 5 with an EMA of G.
-    "dcgan": TINY_DCGAN + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=5"],
-    "wgan_gp_ema": TINY_WGAN_GP + QUIET + LONG + SHORT + ["--config.steps_per_dispatch=4",
-                                                          "--config.ema_decay=0.9"],
 }
 KEEP_ALL = ["--config.keep_checkpoints=100"]  # References keep every checkpoint to compare.
 
@@ -231,7 +218,6 @@ def env(tmp_path_factory):
   """Children's environment: CPU, and a compilation cache shared by this module's children."""
   env = subprocess_env()
   env.pop("GENIMG_VERBOSE", None)
-  env.pop("XLA_FLAGS", None)
   env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
   env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
   env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from genimg_jax.errors import PeerLost
+from tests.conftest import xla_flags
 from tests.reliability_support import (Child, assert_one_line_error, checkpoint_steps,
                                        state_leaves, train)
 
@@ -46,7 +47,7 @@ def _free_port() -> int:
 
 
 def _devices(env, n):
-  return dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+  return dict(env, XLA_FLAGS=xla_flags(n))
 
 
 def _pair_commands(args, workdir, port=None) -> list[list[str]]:
@@ -85,7 +86,10 @@ def _assert_close(workdir, reference):
   return worst
 
 
-def test_two_processes_equal_one_process_with_four_devices(env, tmp_path):
+def test_two_processes_resident_and_streamed_equal_one_process_with_four_devices(env, tmp_path):
+  """Two processes × 2 devices, 4 steps then resumed to 8, end where one process with 4 devices
+  ends: with the set on the devices, and streamed (data_on_device=False: each process streams
+  only its shard's rows with Grain and saves its own iterator state). One reference for both."""
   reference = tmp_path / "one_process"
   result = train(ARGS + ["--config.num_steps=8", "--workdir", str(reference)], _devices(env, 4))
   assert result.returncode == 0, result.describe()
@@ -108,14 +112,7 @@ def test_two_processes_equal_one_process_with_four_devices(env, tmp_path):
   for run in (first, second):
     assert "step " in run[0].stdout and "step " not in run[1].stdout, run[1].describe()
 
-
-def test_two_processes_streaming_equal_one_device_resident_process(env, tmp_path):
-  """data_on_device=False: each process streams only its shard's rows with Grain and
-  saves its own iterator state; resumed, the pair ends where the device-resident run ends."""
-  reference = tmp_path / "one_process"
-  result = train(ARGS + ["--config.num_steps=8", "--workdir", str(reference)], _devices(env, 4))
-  assert result.returncode == 0, result.describe()
-  workdir, streamed = tmp_path / "two_processes", ["--config.data_on_device=False"]
+  workdir, streamed = tmp_path / "two_processes_streamed", ["--config.data_on_device=False"]
   for steps in (4, 8):
     run = _finish_pair(_start_pair(ARGS + streamed + [f"--config.num_steps={steps}"], workdir,
                                    env))

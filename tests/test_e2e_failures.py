@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
-
+from tests.conftest import xla_flags
 from tests.reliability_support import (  # Fixtures env, references: conftest.
     KEEP_ALL,
     NUM_STEPS,
@@ -202,7 +202,7 @@ def test_invalid_value_is_one_line(flag, key, env, tmp_path):
 # --------------------------------------------------------------------------- several devices
 
 
-EIGHT_DEVICES = "--xla_force_host_platform_device_count=8"
+EIGHT_DEVICES = xla_flags(8)
 
 
 def test_batch_not_divisible_by_devices_is_one_line(env, tmp_path):

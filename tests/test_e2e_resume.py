@@ -60,10 +60,12 @@ def _kill_moment(moment, rng, workdir, ref: Reference, child: Child) -> str:
   return "after 10 saves that finished between seeing them and stopping the run"
 
 
-KILL_CASES = [("gan", "random"), ("vae", "random"), ("gan_k7", "random"),
-              ("gan_k7", "after_checkpoint"), ("vae", "during_save"), ("dcgan", "random"),
-              ("wgan_gp_ema", "random"), ("conv_vae", "random"), ("gan_stream", "random"),
-              ("gan_stream", "after_checkpoint")]
+# The kill and the restart do not depend on the model (whether a family's state is whole in
+# its checkpoint, BatchNorm statistics and EMA included, is test_loop.py's in-process resume
+# of every kind of state): one moment each, over the resident path with one and several steps
+# per dispatch, a VAE, and the streamed path.
+KILL_CASES = [("gan", "random"), ("gan_k7", "after_checkpoint"), ("vae", "during_save"),
+              ("gan_stream", "random")]
 
 
 @pytest.mark.parametrize("name,moment", KILL_CASES)
@@ -107,8 +109,7 @@ def test_kill9_then_restart_is_bit_identical(name, moment, references, env, tmp_
 # --------------------------------------------------------------------------- SIGTERM / SIGINT
 
 
-SIGNAL_CASES = [("gan", signal.SIGTERM), ("vae", signal.SIGINT), ("gan_k7", signal.SIGINT),
-                ("gan_stream", signal.SIGTERM)]
+SIGNAL_CASES = [("gan", signal.SIGTERM), ("gan_stream", signal.SIGINT)]
 
 
 @pytest.mark.parametrize("name,signum", SIGNAL_CASES, ids=lambda v: getattr(v, "name", v))

@@ -252,10 +252,10 @@ def test_flax_init_is_bit_identical_to_flax_defaults(monkeypatch):
   """init="flax" gives every architecture exactly the parameters of layers built without
   initialisers (Flax's defaults: the parameters before config.init existed)."""
   cases = _architecture_cases()
-  ours = [_params(model, conditional=conditional) for model, conditional in cases]
+  ours = [_params(model, conditional=conditional, init="flax") for model, conditional in cases]
   monkeypatch.setattr(inits, "dense_kwargs", lambda *args, **kwargs: {})
   monkeypatch.setattr(inits, "conv_kwargs", lambda *args, **kwargs: {})
-  theirs = [_params(model, conditional=conditional) for model, conditional in cases]
+  theirs = [_params(model, conditional=conditional, init="flax") for model, conditional in cases]
   assert sum(p is not None for p in ours) >= len(models.available())
   for case, a, b in zip(cases, ours, theirs):
     assert (a is None) == (b is None), case

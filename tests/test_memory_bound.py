@@ -38,7 +38,8 @@ def nbytes(tree) -> int:
   return sum(x.nbytes for x in jax.tree_util.tree_leaves(tree))
 
 
-@pytest.mark.parametrize("overrides", [dict(num_runs=3), dict(num_runs=2, sweep="adam_b1=0.5,0.9")])
+@pytest.mark.parametrize("overrides", [  # The sweep (its per-run values): slow tier.
+    dict(num_runs=3), pytest.param(dict(num_runs=2, sweep="adam_b1=0.5,0.9"), marks=pytest.mark.slow)])
 def test_the_state_estimate_is_what_a_real_init_allocates(overrides, digits):
   """R × one run's state (a real one-run init, summed leaf by leaf), its RunsState entries and
   its metrics of one dispatch; the states equal the bytes of the real R-run state."""
@@ -73,7 +74,7 @@ def compiled_temporaries(config, data) -> int:
   return multi.function(1).lower(state, placed).compile().memory_analysis().temp_size_in_bytes
 
 
-@pytest.mark.parametrize("mode", ["loop", "vmap"])
+@pytest.mark.parametrize("mode", ["loop", pytest.param("vmap", marks=pytest.mark.slow)])
 def test_the_step_estimate_is_what_the_runs_program_allocates(mode, digits):
   """The step part against XLA's analysis of the real program: looped runs share one run's
   working memory (R = 8 needs what R = 4's estimate says), vmapped runs need R times one
@@ -121,6 +122,7 @@ def test_human_units():
   assert memory_bound.human(3 * 2**40) == "3.0 TiB"
 
 
+@pytest.mark.slow  # A child process; the refusal itself is checked in-process above.
 def test_train_py_refuses_a_tiny_limit_in_one_line(env, tmp_path):
   result = train(TINY_GAN + QUIET + ["--config.num_runs=2",
                                      f"--config.memory_limit_gib={TINY_LIMIT}",

@@ -20,10 +20,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, subprocess_env
+from tests.conftest import REPO_ROOT, subprocess_env, xla_flags
 from tests.reliability_support import RUNS, assert_one_line_error, train
 
-EIGHT_DEVICES = "--xla_force_host_platform_device_count=8"
+EIGHT_DEVICES = xla_flags(8)
 RTOL, ATOL = 1e-5, 1e-6
 
 CHILD = r"""

@@ -27,7 +27,8 @@ from genimg_jax.errors import UserError
 from genimg_jax.data import batching, feeding
 from genimg_jax.train import run_config
 from genimg_jax.train.loop import train_and_evaluate
-from tests.conftest import REPO_ROOT, make_tiny_gan_config, make_tiny_vae_config, subprocess_env
+from tests.conftest import (REPO_ROOT, make_tiny_gan_config, make_tiny_vae_config, subprocess_env,
+                            xla_flags)
 from tests.reliability_support import (
     TINY_GAN, assert_bit_identical, assert_one_line_error, state_leaves, train)
 
@@ -213,7 +214,7 @@ def test_four_devices_two_shards_jit_and_pmap(pets_dir, tmp_path):
   """4 fake CPU devices, 2 data shards, n_critic 2 (2 steps an epoch: 4 steps cross two epoch
   ends): streamed = device-resident bit for bit, under jit and under pmap (each path against
   itself: they sum gradients differently)."""
-  env = dict(subprocess_env(), XLA_FLAGS="--xla_force_host_platform_device_count=4")
+  env = dict(subprocess_env(), XLA_FLAGS=xla_flags(4))
   proc = subprocess.run([sys.executable, "-c", FOUR_DEVICES, str(tmp_path), pets_dir],
                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-4000:]

@@ -34,7 +34,8 @@ def uniform(bound: float):
   return init
 
 
-def _kernel_init(scheme: str, fan_in: int):
+def kernel_init(scheme: str, fan_in: int):
+  """The kernel initialiser of `scheme` for a layer with `fan_in` inputs."""
   if scheme == "torch":
     return uniform(1.0 / math.sqrt(fan_in))
   if scheme == "he_normal":
@@ -46,7 +47,8 @@ def _kernel_init(scheme: str, fan_in: int):
   return nn.initializers.lecun_normal()  # Flax's own default, read from the kernel's shape.
 
 
-def _bias_init(scheme: str, fan_in: int):
+def bias_init(scheme: str, fan_in: int):
+  """The bias initialiser of `scheme` for a layer with `fan_in` inputs."""
   if scheme in ("torch", "he_normal"):
     return uniform(1.0 / math.sqrt(fan_in))
   return nn.initializers.zeros_init()
@@ -61,7 +63,7 @@ def check(scheme: str) -> None:
 def dense_kwargs(scheme: str, fan_in: int) -> dict:
   """kernel_init and bias_init for `nn.Dense` with `fan_in` inputs under `scheme`."""
   check(scheme)
-  return {"kernel_init": _kernel_init(scheme, fan_in), "bias_init": _bias_init(scheme, fan_in)}
+  return {"kernel_init": kernel_init(scheme, fan_in), "bias_init": bias_init(scheme, fan_in)}
 
 
 def conv_fan_in(in_channels: int, features: int, kernel_size: Sequence[int],

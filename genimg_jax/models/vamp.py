@@ -112,9 +112,10 @@ class VampVAE(nn.Module):
     # Linear(K → D) applied to the K × K identity is its kernel's rows plus the bias: kept as
     # those two parameters, so no K × K × D product is computed for an exact copy.
     k, d = self.num_pseudo_inputs, int(np.prod(self.image_shape))
-    init = initializers.dense_kwargs(self.pseudo_init, k)
-    self.pseudo_kernel = self.param("pseudo_kernel", init["kernel_init"], (k, d))
-    self.pseudo_bias = self.param("pseudo_bias", init["bias_init"], (d,))
+    initializers.check(self.pseudo_init)
+    self.pseudo_kernel = self.param("pseudo_kernel", initializers.kernel_init(self.pseudo_init, k),
+                                    (k, d))
+    self.pseudo_bias = self.param("pseudo_bias", initializers.bias_init(self.pseudo_init, k), (d,))
 
   def __call__(self, images, labels=None):
     """Decodes at z = μ and scores μ under the prior (used to create every parameter)."""
