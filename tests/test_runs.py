@@ -79,6 +79,7 @@ def test_three_runs_equal_three_single_runs(model, digits):
     assert max_diff(runs.select(many, r), single) < ATOL, f"run {r}"
 
 
+@pytest.mark.slow
 def test_runs_differ_from_each_other(digits):
   """Seeds s, s+1 give different parameters (the runs are not copies of one run)."""
   many, _ = train(make_tiny_zoo_config("gan", num_runs=2), digits[28], sizes=(1,))

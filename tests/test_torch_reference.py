@@ -104,6 +104,7 @@ def test_compare_alternates_jax_eager_and_compiled_windows(tmp_path):
     assert result["header"][key], key
 
 
+@pytest.mark.slow
 def test_compare_time_budget_lists_the_rows_it_skipped(tmp_path):
   pytest.importorskip("torch", reason=TORCH_REASON)
   out = tmp_path / "compare.json"
