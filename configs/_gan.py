@@ -7,7 +7,10 @@ from configs import common
 def get_config():
   config = common.get_config()
   config.family = "gan"
-  config.latent_dim = 100  # z ∈ R^latent_dim, z ~ N(0, I).
+  config.latent_dim = 100  # z ∈ R^latent_dim.
+  # z's prior in training, sample grids, generate and evaluate: "normal" (N(0, I)) or "uniform"
+  # (U(−1, 1) per coordinate, compare_gan's); conditional models: the label is drawn as before.
+  config.latent_distribution = "normal"
   config.output_activation = "tanh"  # G output: "tanh" (data in [−1, 1]) or "sigmoid" ([0, 1]).
   config.loss = "non_saturating"  # non_saturating, minimax, hinge, least_squares or wgan_gp.
   config.gp_weight = 0.0  # λ of the WGAN-GP gradient penalty on x̂ = αx + (1 − α)G(z); 0: none.

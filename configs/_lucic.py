@@ -1,7 +1,7 @@
 """Keys of the Lucic et al. 2018 MNIST GANs (google/compare_gan's first release): its InfoGAN
-networks, z ∈ R^64, batch 64, 20 epochs of 50,000 images, sigmoid output on [0, 1] data. A base,
-not a model: lucic_ns_gan.py, lucic_wgan_gp.py and lucic_lsgan.py set each GAN's defaults
-(compare_gan's src/params.py)."""
+networks, z ∈ R^64 ~ U(−1, 1), batch 64, 20 epochs of 50,000 images, sigmoid output on [0, 1]
+data. A base, not a model: lucic_ns_gan.py, lucic_wgan_gp.py and lucic_lsgan.py set each GAN's
+defaults (compare_gan's src/params.py)."""
 
 from configs import _gan
 
@@ -12,6 +12,7 @@ def get_config():
   config = _gan.get_config()
   config.architecture = "infogan"
   config.latent_dim = 64
+  config.latent_distribution = "uniform"  # compare_gan's z_generator: np.random.uniform(-1, 1).
   config.batch_size = 64
   config.output_activation = "sigmoid"
   config.num_steps = 20 * EPOCH // 64  # 15,625 D updates: 20 epochs (G steps = this / n_critic).

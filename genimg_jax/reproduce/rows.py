@@ -127,7 +127,6 @@ PYTHAE_VAE = Row(
                     "NLL rounds"))
 
 LUCIC_DIFFS = (
-    "z ~ N(0, I) (compare_gan: z ~ U(−1, 1))",
     ("data: our MNIST training split of 60,000 images; the run length is compare_gan's, 20 "
      "epochs counted as 20 × 50,000 images (15,625 batches of 64)"),
     ("reference is the best FID of a 100-point hyper-parameter search with 10 restarts; this "

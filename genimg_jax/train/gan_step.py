@@ -27,6 +27,12 @@ from genimg_jax.losses import gan as gan_losses
 from genimg_jax.train import conditioning, optim, parallel, sweep
 
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}  # Data range each output implies.
+# config.latent_distribution → (key, shape) → z: the prior of G's latents, drawn alike by
+# training, sample grids, generate and evaluate (conditional models: the continuous part z only).
+LATENT_DISTRIBUTIONS = {
+    "normal": lambda key, shape: jax.random.normal(key, shape, jnp.float32),  # N(0, I).
+    "uniform": lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0),
+}  # "uniform": U(−1, 1) in every coordinate, as compare_gan draws z.
 
 
 class GANState(flax.struct.PyTreeNode):
@@ -67,6 +73,7 @@ class GAN:
   g_schedule: optim.Schedule = optim.Schedule()  # Of G's step size.
   d_schedule: optim.Schedule = optim.Schedule()  # Of D's (counting its n_critic updates).
   num_classes: int = 0  # > 0: class-conditional G and D.
+  latent_distribution: str = "normal"  # A key of LATENT_DISTRIBUTIONS: z's prior.
   axis_name: str | None = None  # pmap's device axis (train/parallel.py); None under jit.
 
   reconstructs = False  # The capabilities of train/families.Family: a GAN has none of them.
@@ -82,6 +89,7 @@ class GAN:
     checks.positive_int(config, "latent_dim", "n_critic")
     checks.choice(config, "output_activation", tuple(OUTPUT_RANGES))
     checks.choice(config, "loss", tuple(gan_losses.GAN_LOSSES))
+    checks.choice(config, "latent_distribution", tuple(LATENT_DISTRIBUTIONS))
     checks.non_negative(config, "gp_weight")
     checks.boolean(config, "discriminator_separate_batches")
     checks.fraction(config, "ema_decay")
@@ -106,7 +114,8 @@ class GAN:
                sweep.largest(config, "gp_weight") > 0, sweep.largest(config, "ema_decay") > 0,
                optim.Schedule.from_config(config),
                optim.Schedule.from_config(config, updates_per_step=config.n_critic),
-               num_classes if config.conditional else 0)
+               num_classes if config.conditional else 0,
+               latent_distribution=config.latent_distribution)
 
   @property
   def hyperparameters(self) -> dict:
@@ -139,11 +148,14 @@ class GAN:
         g_stats=g_stats, d_stats=d_stats,
         g_ema=g_params if self.ema else None)
 
-  # Latents: z ~ N(0, I), plus uniform labels for conditional models.
+  # Latents: z from config.latent_distribution, plus uniform labels for conditional models.
+  def _draw_z(self, key, shape):
+    return LATENT_DISTRIBUTIONS[self.latent_distribution](key, shape)
+
   def sample_latents(self, key, num: int):
     """z [num, latent_dim] (unconditional) or {"z": z, "label": int32 [num]} (conditional)."""
     z_key, label_key = jax.random.split(key)
-    z = jax.random.normal(z_key, (num, self.latent_dim), jnp.float32)
+    z = self._draw_z(z_key, (num, self.latent_dim))
     if not self.num_classes:
       return z
     return {"z": z, "label": conditioning.random_labels(label_key, num, self.num_classes)}
@@ -153,14 +165,14 @@ class GAN:
     if not self.num_classes:
       return self.sample_latents(key, num), None
     labels, cols = conditioning.grid_labels(num, self.num_classes)
-    z = jax.random.normal(key, (labels.shape[0], self.latent_dim), jnp.float32)
+    z = self._draw_z(key, (labels.shape[0], self.latent_dim))
     return {"z": z, "label": labels}, cols
 
   def _train_latents(self, key, num: int):
     """sample_latents for a training step: under pmap, this device's rows of the global draw
     (so pmap and jit see the same noise and labels)."""
     z_key, label_key = jax.random.split(key)
-    z = parallel.normal_rows(z_key, (num, self.latent_dim), self.axis_name)
+    z = parallel.draw_rows(self._draw_z, z_key, (num, self.latent_dim), self.axis_name)
     if not self.num_classes:
       return z
     return {"z": z, "label": parallel.randint_rows(label_key, num, self.num_classes,

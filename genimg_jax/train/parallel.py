@@ -5,10 +5,10 @@ Under `jit` (the default) the step sees the global batch and XLA inserts the all
 sees this device's rows and `axis_name` names the mapped axis: gradients and metrics are
 averaged over devices (`lax.pmean`; the mean of equal-sized per-device means is the global
 mean), and per-example noise is drawn with the GLOBAL batch shape and sliced to this device's
-rows, so a pmap update equals the jit update up to float reassociation. Dropout masks (drawn
-inside Flax modules) use `device_key`, one stream per device: equal to jit in distribution
-only. BatchNorm must get the same `axis_name` (`nn.BatchNorm(axis_name=...)`) to use global
-batch statistics as jit does.
+rows (`draw_rows`), so a pmap update equals the jit update up to float reassociation. Dropout
+masks (drawn inside Flax modules) use `device_key`, one stream per device: equal to jit in
+distribution only. BatchNorm must get the same `axis_name` (`nn.BatchNorm(axis_name=...)`) to
+use global batch statistics as jit does.
 """
 
 import jax
@@ -25,23 +25,20 @@ def device_key(key, axis_name: str | None):
   return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
 
 
-def normal_rows(key, local_shape, axis_name: str | None, dtype=jnp.float32):
-  """N(0, I) of shape `local_shape` = this device's rows of the global draw.
-
-  Under jit: jax.random.normal(key, local_shape). Under pmap with n devices: the rows
-  [i·B, (i+1)·B) of jax.random.normal(key, (n·B, ...)), so the devices together hold exactly
-  the jit path's noise.
-  """
+def draw_rows(draw, key, local_shape, axis_name: str | None):
+  """This device's rows of `draw(key, global shape)`: `draw(key, local_shape)` under jit; under
+  pmap with n devices, the rows [i·B, (i+1)·B) of `draw(key, (n·B, ...))`, so the devices
+  together hold exactly the jit path's draw."""
   if axis_name is None:
-    return jax.random.normal(key, local_shape, dtype)
-  rows = local_shape[0]
-  full = jax.random.normal(key, (jax.lax.axis_size(axis_name) * rows, *local_shape[1:]), dtype)
-  return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(axis_name) * rows, rows)
+    return draw(key, local_shape)
+  rows_here = local_shape[0]
+  full = draw(key, (jax.lax.axis_size(axis_name) * rows_here, *local_shape[1:]))
+  return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(axis_name) * rows_here, rows_here)
 
 
 def randint_rows(key, rows: int, maxval: int, axis_name: str | None):
   """int32 labels uniform in [0, maxval), [rows] = this device's rows of the global draw (as
-  `normal_rows`); jax.random.randint(key, (rows,), 0, maxval) under jit."""
+  `draw_rows`); jax.random.randint(key, (rows,), 0, maxval) under jit."""
   if axis_name is None:
     return jax.random.randint(key, (rows,), 0, maxval, jnp.int32)
   full = jax.random.randint(key, (jax.lax.axis_size(axis_name) * rows,), 0, maxval, jnp.int32)

@@ -25,7 +25,7 @@ NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
                     "discriminator_separate_batches": False, "select_model": "last",
                     "validation_every": 0, "init": "flax", "optimizer": "adam",
                     "adam_eps": 1e-8, "kl_warmup_steps": 0, "kl_warmup_every": 1,
-                    "memory_limit_gib": 0.0}
+                    "memory_limit_gib": 0.0, "latent_distribution": "normal"}
 
 
 def _check_selection(config, family) -> None:
