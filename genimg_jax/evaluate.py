@@ -1,7 +1,8 @@
 """Score a run's checkpoint: one JSON line on stdout, appended to `W/eval.jsonl`.
 
     python -m genimg_jax.evaluate --workdir W [--num 10000] [--step S|best] [--seed 0]
-        [--space classifier|inception] [--iwae_k 1000] [--no_interpolations] [--samples_out F]
+        [--space classifier|inception] [--protocol clean|lucic] [--iwae_k 1000]
+        [--no_interpolations] [--samples_out F]
 
 Every model: FID, KID (mean ± std over subsets), precision/recall (k = 3), density/coverage
 (k = 5) of `--num` samples against the whole test split, in the chosen feature space; the
@@ -12,6 +13,12 @@ are those `python -m genimg_jax.generate` writes for the same `--seed`; `--sampl
 them too (F_run<r>.npy per run when several runs are scored). A folder of several runs (num_runs > 1 or a sweep): one line per run (with its seed
 and sweep values), then one line per sweep point with `<metric>_mean` / `<metric>_std` over its
 seeds (frozen runs listed, not averaged); `--run R` scores run R alone.
+
+`--protocol` (evaluation/protocols.py, docs/inception.md) names how the Inception-space FID is
+made: "clean" (default) is clean-fid's; "lucic" is compare_gan v1's, as Lucic et al. 2018
+computed it (TF 1 bilinear resize of unrounded images, the first 10,000 test images, 10,000
+samples of an unconditional GAN from numpy seed 42's z ~ U(−1, 1); `--seed` then changes only
+the interpolation grid). Every record names its protocol.
 """
 
 import argparse
@@ -26,7 +33,7 @@ from genimg_jax import outputs
 from genimg_jax.data import binarize as binarize_lib
 from genimg_jax.data import load_dataset
 from genimg_jax.errors import UserError, exit_on_user_error, flag_names
-from genimg_jax.evaluation import features, likelihood
+from genimg_jax.evaluation import features, likelihood, protocols
 from genimg_jax.evaluation import samples as samples_lib
 from genimg_jax.evaluation.interpolation import interpolation_images
 from genimg_jax.train import selection
@@ -53,31 +60,55 @@ def iwae(family, state, test, key, num_samples: int, batch: int = 100,
 
 def evaluate(workdir: str, num: int = 10_000, step=None, space: str = "classifier",
              iwae_k: int = 1000, seed: int = 0, cache_dir: str = "", inception_weights: str = "",
-             interpolations: bool = True, samples_out: str = "", run: int | None = None) -> dict:
+             interpolations: bool = True, samples_out: str = "", run: int | None = None,
+             protocol: str = protocols.DEFAULT) -> dict:
   """Every metric of the run's checkpoint `step` (None: latest, "best"); see the module doc.
   `samples_out`: also save the scored images there (.npy, as generate writes them). `run`: which
-  run of a folder of several runs (evaluate_all scores them all)."""
+  run of a folder of several runs (evaluate_all scores them all). `protocol`: the FID protocol
+  (protocols.py)."""
   return evaluate_all(workdir, num, step, space, iwae_k, seed, cache_dir, inception_weights,
-                      interpolations, samples_out, [run])[0]
+                      interpolations, samples_out, [run], protocol)[0]
+
+
+def check_protocol(protocol: str, space: str, num: int) -> protocols.Protocol:
+  """The protocol `protocol`, refused in one line where it cannot apply: a protocol other than
+  "clean" is an Inception-space FID and fixes its own sample count."""
+  chosen = protocols.get(protocol)
+  if chosen.name == protocols.DEFAULT:
+    return chosen
+  if space != "inception":
+    raise UserError(f"--protocol {chosen.name} is a protocol of the Inception-space FID: pass "
+                    f"--space inception --inception_weights PATH (or --protocol clean)")
+  if chosen.num_samples is not None and num != chosen.num_samples:
+    raise UserError(f"--protocol {chosen.name} scores {chosen.num_samples:,} samples; --num "
+                    f"{num} differs: leave --num at {chosen.num_samples} (or --protocol clean)")
+  return chosen
 
 
 def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "classifier",
                  iwae_k: int = 1000, seed: int = 0, cache_dir: str = "",
                  inception_weights: str = "", interpolations: bool = True,
-                 samples_out: str = "", which: list | None = None) -> list[dict]:
+                 samples_out: str = "", which: list | None = None,
+                 protocol: str = protocols.DEFAULT) -> list[dict]:
   """One record per run (`which`: run indices, default every run), then, for a folder of
-  several runs, one summary record per sweep point: mean and std over its live seeds."""
+  several runs, one summary record per sweep point: mean and std over its live seeds.
+  `protocol` (protocols.py) picks the Inception preprocessing, the real images and the samples."""
   start = time.perf_counter()
   requested = step
+  fid_protocol = check_protocol(protocol, space, num)
   family, state, step, info = open_run(workdir, step)
   config = saved_config(info)
+  protocols.check_family(fid_protocol, config, family)
   if cache_dir:
     config.eval_cache_dir = cache_dir
   if inception_weights:
     config.inception_weights = inception_weights
+  config.eval_protocol = fid_protocol.name  # features.get_space prepares Inception inputs so.
   test = load_dataset(config.dataset, "test", config.data_dir or None, config.image_size)
   key = jax.random.PRNGKey(seed)  # Its fold_in 0 draws the samples (samples.draw_seeded).
-  scorer = samples_lib.SampleScorer(config, space, test.images, test.labels)
+  real_images, real_labels = protocols.reference_images(fid_protocol, config.dataset,
+                                                        test.images, test.labels)
+  scorer = samples_lib.SampleScorer(config, space, real_images, real_labels)
   scored = test  # Binarised runs' bounds are on the test split's fixed binary draw.
   if config.binarize != "none":
     scored = dataclasses.replace(test, images=binarize_lib.for_split(
@@ -89,11 +120,15 @@ def evaluate_all(workdir: str, num: int = 10_000, step=None, space: str = "class
   records = []
   for run in which:
     single = select_run(state, info, run)
-    images, labels = samples_lib.draw_seeded(family, single, num, seed)
+    if fid_protocol.latent_seed is None:  # The family's prior, from --seed.
+      images, labels = samples_lib.draw_seeded(family, single, num, seed)
+    else:  # The protocol's own numpy latents (unconditional GANs only: no labels).
+      images, labels = protocols.draw_fixed_latents(fid_protocol, family, single), None
     if samples_out:  # Several runs scored: one file each, F_run<r>.npy beside F.
       save_npy(samples_out if len(which) == 1 else run_path(samples_out, run), images,
                "--samples_out")
-    result = {"step": step, "model": config.model, "dataset": config.dataset}
+    result = {"step": step, "model": config.model, "dataset": config.dataset,
+              "protocol": fid_protocol.name}
     chosen = selection.best_steps(single) if config.select_model == "best_validation" else None
     if chosen is not None and requested in (None, "best"):  # The best-validation model.
       result["selected_step"] = int(chosen)
@@ -136,7 +171,8 @@ def point_summaries(records: list[dict], plan, step, model: str) -> list[dict]:
     by_point.setdefault(plan.point_of(record["run"]), []).append(record)
   for point, members in sorted(by_point.items()):
     live = [m for m in members if "frozen_at" not in m]
-    summary = {"step": step, "model": model, "summary": "mean ± std over seeds",
+    summary = {"step": step, "model": model, "protocol": members[0].get("protocol"),
+               "summary": "mean ± std over seeds",
                **plan.points[members[0]["run"]], "seeds": len(live),
                "frozen_runs": ",".join(str(m["run"]) for m in members if "frozen_at" in m)}
     names = [k for k, v in members[0].items() if isinstance(v, float)
@@ -156,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument("--step", default=None, help="checkpoint step or 'best' (default: latest)")
   parser.add_argument("--space", default="classifier", choices=features.SPACES,
                       help="feature space of FID/KID/precision/recall")
+  parser.add_argument("--protocol", default=protocols.DEFAULT,
+                      help="FID protocol: clean (clean-fid's, default) or lucic (compare_gan "
+                      "v1's, as Lucic et al. 2018; Inception space, unconditional GANs)")
   parser.add_argument("--iwae_k", type=int, default=1000,
                       help="VAEs: importance samples per test image of the IWAE bound (0: skip)")
   parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
@@ -181,11 +220,12 @@ def main(argv=None):
   if args.num < 10 or args.iwae_k < 0:
     raise UserError(f"--num must be at least 10 and --iwae_k zero or more, got {args.num}, "
                     f"{args.iwae_k}")
+  check_protocol(args.protocol, args.space, args.num)  # A bad name fails before any loading.
   with flag_names(FLAGS):  # Messages of the helpers name this CLI's flags.
     records = evaluate_all(args.workdir, args.num, parse_step(args.step), args.space,
                            args.iwae_k, args.seed, args.cache_dir, args.inception_weights,
                            not args.no_interpolations, args.samples_out,
-                           None if args.run is None else [args.run])
+                           None if args.run is None else [args.run], args.protocol)
   lines = [outputs.json_line(record) for record in records]  # NaN → "nan": strict JSON.
   try:
     with open(os.path.join(args.workdir, EVAL_FILE), "a", encoding="utf-8") as f:

@@ -64,6 +64,7 @@ def test_evaluate_scores_the_checkpoint(vae_run):
   record = evaluate.evaluate(workdir, num=40, cache_dir=cache, iwae_k=2, seed=0)
   assert record["step"] == 5 and record["model"] == "vae"
   assert record["dataset"] == "mnist_embedded" and record["space"].startswith("classifier-")
+  assert record["protocol"] == "clean"  # Every record names its FID protocol.
   assert record["fid"] > 0 and 0 <= record["precision"] <= 1 and 0 <= record["recall"] <= 1
   assert record["test_neg_elbo"] == pytest.approx(record["test_recon"] + record["test_kl"],
                                                   rel=1e-5)

@@ -2,7 +2,8 @@
 
 A row trains `model` (configs/<model>.py with `overrides`) on `dataset` for `steps` steps, once
 per seed, and scores each seed in every feature space of `spaces` ((space, samples) pairs;
-"inception" only when the suite is given the weights file); VAEs add the test −ELBO and the
+"inception" only when the suite is given the weights file, with the FID protocol `protocol`:
+"clean" or "lucic", evaluation/protocols.py); VAEs add the test −ELBO and the
 IWAE NLL with `iwae_k` importance samples, averaged over `nll_rounds` independent rounds.
 `reference` is the published number beside which ours is shown, with its `source`;
 `differences` lists every known way our protocol differs from the source's.
@@ -35,6 +36,7 @@ class Row:
   seeds: tuple[int, ...] = (0,)
   overrides: dict = dataclasses.field(default_factory=dict)  # Config key → value.
   spaces: tuple[tuple[str, int], ...] = CLASSIFIER_10K
+  protocol: str = "clean"  # FID protocol of the "inception" space (evaluation/protocols.py).
   iwae_k: int = 0  # VAEs: importance samples of the NLL (0: no IWAE bound).
   nll_rounds: int = 1
   reference: Reference | None = None

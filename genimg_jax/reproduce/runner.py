@@ -45,7 +45,8 @@ def row_hash(row: Row) -> str:
   left out, as in the checkpoint's fingerprint, so a new key does not make old rows stale."""
   from genimg_jax.train import run_config  # Lazily: it imports JAX.
 
-  data = {k: v for k, v in dataclasses.asdict(row).items() if k not in WORDS}
+  data = {k: v for k, v in dataclasses.asdict(row).items()  # A "clean" protocol is left out:
+          if k not in WORDS and (k, v) != ("protocol", "clean")}  # rows keep their hashes.
   data["configs"] = [run_config.without_neutral(row_config(row, seed).to_dict())
                      for seed in row.seeds]  # Keys added at neutral values change nothing.
   return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -197,18 +198,21 @@ VAE_METRICS = ("test_neg_elbo", "test_bits_per_dim")
 
 def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> dict:
   """Scores one trained seed: sample metrics in each of the row's spaces (keys METRIC_SPACE),
-  the VAE bounds, the NLL rounds; notes for what was skipped."""
+  the VAE bounds, the NLL rounds; notes for what was skipped; "protocols": the FID protocol
+  of each space scored (the row's in the Inception space, "clean" elsewhere)."""
   from genimg_jax import evaluate as evaluate_lib
 
-  metrics, notes = {}, []
+  metrics, notes, used = {}, [], {}
   start = time.perf_counter()
   for i, (space, num) in enumerate(row.spaces):
     if space == "inception" and not inception_weights:
       notes.append("Inception FID skipped: no --inception_weights (classifier space only)")
       continue
+    protocol = row.protocol if space == "inception" else "clean"
     result = evaluate_lib.evaluate(run["workdir"], num, None, space, 0, 0, cache_dir,
                                    inception_weights if space == "inception" else "", False,
-                                   run=run["run"])
+                                   run=run["run"], protocol=protocol)
+    used[space] = result["protocol"]
     metrics.update({f"{m}_{space}": result[m] for m in SPACE_METRICS if m in result})
     if i == 0:
       metrics.update({m: result[m] for m in VAE_METRICS if m in result})
@@ -219,7 +223,7 @@ def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> di
       last = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"],
                                _latest_step(run["workdir"]))
       metrics.update({f"{k}_last_model": last[k] for k in ("iwae_nll", "test_neg_elbo")})
-  return {**run, "metrics": metrics, "notes": notes,
+  return {**run, "metrics": metrics, "notes": notes, "protocols": used,
           "eval_seconds": time.perf_counter() - start}
 
 
