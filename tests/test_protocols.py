@@ -17,7 +17,7 @@ from genimg_jax import evaluate
 from genimg_jax.errors import UserError
 from genimg_jax.evaluation import features, inception, protocols, resize
 from genimg_jax.evaluation import samples as samples_lib
-from genimg_jax.reproduce import rows, runner
+from genimg_jax.reproduce import rows, runner, table
 from genimg_jax.train import run_config
 from genimg_jax.train.families import build_family
 from tests.conftest import make_tiny_gan_config, run_python
@@ -115,16 +115,18 @@ def test_evaluate_cli_refuses_a_bad_protocol_in_one_line():
       "error: unknown FID protocol 'tf': choose one of clean, lucic (docs/inception.md)"]
 
 
-def test_lucic_scores_unconditional_gans_only():
+def test_lucic_scores_unconditional_gans_trained_on_its_prior_only():
   lucic = protocols.get("lucic")
 
-  def check(family, num_classes):
+  def check(family, num_classes, prior="uniform"):
     config = types.SimpleNamespace(family=family, model=f"a_{family}")
-    protocols.check_family(lucic, config, types.SimpleNamespace(num_classes=num_classes))
+    protocols.check_family(lucic, config, types.SimpleNamespace(num_classes=num_classes,
+                                                                latent_distribution=prior))
 
   check("gan", 0)
   assert "class-conditional GAN" in _one_line_error(check, "gan", 10)
   assert "a_vae is a VAE" in _one_line_error(check, "vae", 0)
+  assert "trained on z ~ normal" in _one_line_error(check, "gan", 0, "normal")
   protocols.check_family(protocols.get("clean"), types.SimpleNamespace(family="vae"), None)
 
 
@@ -163,6 +165,15 @@ def test_rows_keep_their_hash_unless_they_choose_another_protocol():
   assert runner.row_hash(dataclasses.replace(row, protocol="lucic")) != runner.row_hash(row)
 
 
+def test_lucic_rows_score_the_inception_fid_as_lucic_et_al():
+  assert {rows.ROWS[n].protocol for n in ("lucic_ns_gan", "lucic_lsgan", "lucic_wgan_gp")} == {
+      "lucic"}
+  assert table._spaces(dataclasses.asdict(rows.ROWS["lucic_ns_gan"])) == (
+      "classifier (10,000 samples), inception (10,000 samples, lucic FID protocol)")
+  old_record = {k: v for k, v in dataclasses.asdict(rows.ROWS["gan"]).items() if k != "protocol"}
+  assert table._spaces(old_record) == "classifier (10,000 samples)"
+
+
 class _FakeInception:
   """Stands in for the Inception space (no weights in the fast tier): 7×7 block means."""
 
@@ -178,7 +189,7 @@ class _FakeInception:
 def gan_run(tmp_path_factory):
   """(run folder with checkpoint 3 of an initialised tiny GAN, its family and state)."""
   shape = (28, 28, 1)
-  config = make_tiny_gan_config()
+  config = make_tiny_gan_config(latent_distribution="uniform")  # The prior lucic feeds G.
   family = build_family(config, shape)
   state = jax.jit(lambda key: family.init_state(key, 64, shape))(jax.random.PRNGKey(0))
   state = state.replace(step=state.step + 3)

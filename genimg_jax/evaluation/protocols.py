@@ -11,7 +11,8 @@ which samples an Inception-space FID compares.
   samples are 10,000 images of G in inference mode from z ~ U(−1, 1), drawn with numpy's global
   generator seeded 42 (`np.random.seed(42)`, then `np.random.uniform(-1, 1, (64, z_dim))` per
   batch of 64 until 10,000 are reached, fed through a float32 placeholder). Only unconditional
-  GANs have that latent, so other families are refused.
+  GANs trained on that prior (config.latent_distribution = "uniform") fit it; other runs are
+  refused.
 
 Both use the same network (the 2015-12-05 Inception graph's pool_3; docs/inception.md says why
 the weights are the same) and the same Fréchet distance (fid.py). Why two: clean-fid's pipeline
@@ -73,14 +74,21 @@ def lucic_latents(num: int, latent_dim: int, seed: int = 42, batch: int = 64) ->
 
 
 def check_family(protocol: Protocol, config, family) -> None:
-  """One-line UserError when the protocol's latent draw does not fit the run's family."""
+  """One-line UserError when the protocol's latent draw does not fit the run: it needs an
+  unconditional GAN whose G was trained on that same prior, z ~ U(−1, 1) (a G trained on
+  N(0, I) would be scored off its prior)."""
   if protocol.latent_seed is None:
     return
-  if config.family == "gan" and family.num_classes == 0:
-    return
-  kind = "a class-conditional GAN" if config.family == "gan" else f"a {config.family.upper()}"
-  raise UserError(f"--protocol {protocol.name} scores unconditional GANs (G fed z ~ U(−1, 1), "
-                  f"as compare_gan); model {config.model} is {kind}: use --protocol clean")
+  if config.family != "gan" or family.num_classes != 0:
+    kind = "a class-conditional GAN" if config.family == "gan" else f"a {config.family.upper()}"
+    raise UserError(f"--protocol {protocol.name} scores unconditional GANs (G fed z ~ U(−1, 1), "
+                    f"as compare_gan); model {config.model} is {kind}: use --protocol clean")
+  prior = getattr(family, "latent_distribution", "normal")
+  if prior != "uniform":
+    raise UserError(f"--protocol {protocol.name} feeds G z ~ U(−1, 1), as compare_gan; model "
+                    f"{config.model} was trained on z ~ {prior}: train it with "
+                    f"latent_distribution='uniform' (the lucic_* configs do), or use --protocol "
+                    f"clean")
 
 
 def reference_images(protocol: Protocol, dataset: str, images: np.ndarray,

@@ -140,6 +140,7 @@ def _lucic(name, metric_value, minutes, basis, extra=()) -> Row:
   return Row(
       name, name, "mnist", 0, (0,),
       spaces=(("classifier", 10_000), ("inception", 10_000)),
+      protocol="lucic",  # The Inception FID as compare_gan v1 computed the reference's.
       reference=Reference("fid_inception", metric_value,
                           "Lucic et al. 2018 (arXiv:1711.10337), Table 2: best FID on MNIST",
                           "mean ± std over the best models as quoted from Table 2; not "

@@ -104,6 +104,18 @@ def _minutes(seconds: float) -> str:
   return f"{seconds / 60:.1f}"
 
 
+def _spaces(d: dict) -> str:
+  """'classifier (10,000 samples), inception (10,000 samples, lucic FID protocol)': each space
+  with its sample count, and the row's FID protocol where it is not clean-fid's."""
+  protocol = d.get("protocol", "clean")  # Records written before rows had one: clean.
+
+  def words(space: str, n: int) -> str:
+    named = space == "inception" and protocol != "clean"
+    return f"{space} ({n:,} samples{f', {protocol} FID protocol' if named else ''})"
+
+  return ", ".join(words(s, n) for s, n in d["spaces"]) or "none"
+
+
 def render(records: list[dict]) -> str:
   """The Markdown page: the table of finished rows, then each row's details."""
   lines = [HEADER, ("| row | model | data | steps × seeds | ours | reference | wall (min) | "
@@ -122,7 +134,7 @@ def render(records: list[dict]) -> str:
     lines.append(f"- config `configs/{d['model']}.py`" + (f" with {overrides}" if overrides
                                                             else "") +
                  f"; seeds {', '.join(map(str, d['seeds']))}; feature spaces "
-                 f"{', '.join(f'{s} ({n:,} samples)' for s, n in d['spaces']) or 'none'}"
+                 f"{_spaces(d)}"
                  + (f"; IWAE k = {d['iwae_k']}, {d['nll_rounds']} round(s)" if d["iwae_k"]
                     else ""))
     if d.get("reference"):
