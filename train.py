@@ -28,6 +28,10 @@ def main(argv=None):
   args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
   config = config_cli.load_config(args.model)
   config_cli.apply_overrides(config, overrides)
+  if config.search.strip():  # A random search: python -m genimg_jax.search, same flags.
+    from genimg_jax import search  # pylint: disable=import-outside-toplevel
+    search.run_search(config, args.workdir or search.default_workdir(config))
+    return
   workdir = args.workdir or os.path.join(
       "runs", f"{config.model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
   with signals.DeferredInterrupt():  # A Ctrl-C during the slow JAX import ends in one line.

@@ -12,6 +12,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0  # Seeds parameters, batches, noise: same seed ⇒ same run, bit for bit.
   config.num_runs = 1  # Runs with seeds seed, seed + 1, … trained in one vmapped program.
   config.sweep = ""  # "KEY=v1,v2[;KEY2=…]": runs over the product of values (× num_runs each).
+  config.sweep_zip = False  # True: sweep point i takes the i-th value of every key (no product).
+  # Random search (python -m genimg_jax.search): "KEY=DIST(…)[;KEY2=…]", DIST one of
+  # uniform(lo,hi), log10uniform(lo,hi) (10^U(lo, hi)), choice(v1,v2,…); "" = no search.
+  config.search = ""
+  config.search_points = 100  # Points of the search, point 0 = this config's own values.
+  config.search_seed = 0  # Seeds the draw of points 1, 2, … (numpy's default_rng).
+  config.search_score = "fid_classifier"  # How each point is scored (evaluation/point_scores.py).
   config.runs_vectorize = "auto"  # Runs axis: "vmap" (batched kernels), "loop", "auto" (CPU: loop).
   config.memory_limit_gib = 0.0  # Runs axis: GiB its runs may use per device (0 = free memory).
   config.dataset = "mnist_embedded"  # "mnist_embedded" (offline default) or a TFDS set name.

@@ -7,7 +7,7 @@ from genimg_jax import config_checks as checks
 from genimg_jax import models
 from genimg_jax.errors import UserError
 from genimg_jax.models import initializers
-from genimg_jax.train import selection, sweep
+from genimg_jax.train import search, selection, sweep
 from genimg_jax.train.families import family_class
 
 # Keys a resumed run may change: they alter how long or how often, not what is computed
@@ -21,7 +21,8 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                   "runs_vectorize", "memory_limit_gib")
 # Keys whose value here changes nothing a run computed before the key existed: left out of the
 # fingerprint at this value, so checkpoints written before the key was added still resume.
-NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "binarize": "none",
+NEUTRAL_DEFAULTS = {"num_runs": 1, "sweep": "", "sweep_zip": False, **search.NEUTRAL,
+                    "binarize": "none",
                     "discriminator_separate_batches": False, "select_model": "last",
                     "validation_every": 0, "init": "flax", "optimizer": "adam",
                     "adam_eps": 1e-8, "kl_warmup_steps": 0, "kl_warmup_every": 1,
@@ -71,7 +72,9 @@ def validate(config) -> None:
   _check_selection(config, family)
   if not isinstance(config.sweep, str):
     raise UserError(f"config.sweep must be a string {sweep.SYNTAX!r}, got {config.sweep!r}")
+  checks.boolean(config, "sweep_zip")
   sweep.check_config(config, family.sweepable, validate)
+  search.check_config(config, family.sweepable, validate)
   if sweep.uses_runs_axis(config) and config.binarize == "static":
     raise UserError("config.binarize='static' draws one binary data set from config.seed, which "
                     "the runs of one program share: use num_runs = 1 without a sweep, or "

@@ -1,9 +1,11 @@
 """Which runs one program trains: `config.num_runs` seeds × the points of `config.sweep`.
 
 A sweep is "KEY=v1,v2,…[;KEY2=w1,w2,…]": the runs cover the Cartesian product of the values
-(keys in the order written, the last one varying fastest), `num_runs` seeds each. Run i is
-sweep point i // num_runs with seed `config.seed + i % num_runs`, so the runs of one point
-differ only by seed and their spread is the seed noise. Only keys whose values change no
+(keys in the order written, the last one varying fastest), or, with `config.sweep_zip`, the
+explicit points (v1, w1), (v2, w2), … (every key lists one value per point: how a random
+search hands a group of its points to one program, train/search.py), `num_runs` seeds each.
+Run i is sweep point i // num_runs with seed `config.seed + i % num_runs`, so the runs of one
+point differ only by seed and their spread is the seed noise. Only keys whose values change no
 shape can be swept (each family lists them in `sweepable`); their values travel as per-run
 arrays in the state (`hparams`), never as constants of the compiled step.
 """
@@ -71,6 +73,7 @@ class Plan:
       single.seed = self.seeds[run]
       single.num_runs = 1
       single.sweep = ""
+      single.sweep_zip = False
       for key, value in self.points[run].items():
         single[key] = type(config[key])(value) if isinstance(config[key], int) else value
     return single
@@ -80,7 +83,8 @@ def plan(config) -> Plan:
   """The runs of `config` (a single run when there is no runs axis)."""
   swept = parse(config.sweep)
   keys = tuple(k for k, _ in swept)
-  points = [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in swept))]
+  pair = zip if config.sweep_zip else itertools.product  # Explicit points, or the product.
+  points = [dict(zip(keys, combo)) for combo in pair(*(v for _, v in swept))]
   seeds, per_run = [], []
   for point in points:
     for r in range(config.num_runs):
@@ -98,6 +102,10 @@ def check_config(config, sweepable: tuple[str, ...], validate_run) -> None:
   """One-line UserError for a bad sweep: a key the family cannot sweep (it changes a shape or
   is not a setting) or a value that `validate_run(single-run config)` rejects."""
   swept = parse(config.sweep)
+  if config.sweep_zip and len({len(values) for _, values in swept}) > 1:
+    counts = ", ".join(f"{k} {len(v)}" for k, v in swept)
+    raise UserError(f"config.sweep={config.sweep!r} with sweep_zip=True needs one value per "
+                    f"point for every key, got {counts}: give every key as many values")
   for key, _ in swept:
     if key not in sweepable:
       kind = "is not a setting of" if key not in config else "cannot be swept in"
