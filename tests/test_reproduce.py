@@ -114,6 +114,12 @@ def test_the_tiny_suite_runs_resumes_after_kill_9_and_skips_finished_rows(tmp_pa
   assert [s["run"] for s in gan["seeds"]] == [0, 1] and gan["runs_in_program"] == 2
   fids = [s["metrics"]["fid_classifier"] for s in gan["seeds"]]
   assert fids[0] != fids[1]
+  for seed in gan["seeds"]:  # Both checkpoints scored; the seed's numbers are the best one's.
+    curve = seed["curve"]
+    assert [c["step"] for c in curve] == [6, 12] and curve[0] != curve[1]
+    best = min(curve, key=lambda c: c["fid_classifier"])
+    assert seed["metrics"]["fid_classifier"] == best["fid_classifier"]
+    assert seed["metrics"]["best_step"] == best["step"]
   page = (docs / "RESULTS.md").read_text()
   for name in ("tiny_gan", "tiny_vae"):
     assert f"[{name}](#{name})" in page and f"--suite {name}`" in page

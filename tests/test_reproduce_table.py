@@ -282,3 +282,21 @@ def test_records_of_rows_no_longer_defined_are_dropped(table_dir):
   assert written["dropped"] == ["retired_row"]
   assert [r["row"] for r in json.loads((docs / "results.json").read_text())["rows"]] == [
       "gan", "vae", "vae_pythae"]
+
+
+def test_a_row_scored_at_several_checkpoints_reports_the_best_and_shows_its_curve(tmp_path):
+  """The source's rule: every listed checkpoint scored, the lowest Inception FID reported
+  (classifier FID when there is no Inception score), ties to the earlier; the page lists each
+  seed's curve."""
+  curve = [{"step": 6, "fid_inception": 30.0, "fid_classifier": 9.0},
+           {"step": 12, "fid_inception": 20.0, "fid_classifier": 11.0},
+           {"step": 18, "fid_inception": 20.0, "fid_classifier": 10.0}]
+  assert runner.best_of_steps(curve)["step"] == 12  # Inception decides; the tie: earlier.
+  no_inception = [{k: v for k, v in c.items() if k != "fid_inception"} for c in curve]
+  assert runner.best_of_steps(no_inception)["step"] == 6
+  record = _record("gan", tmp_path / "runs", tmp_path / "docs")
+  record["seeds"][0]["curve"] = curve
+  page = table.render([record])
+  assert ("- checkpoints scored (seed 0; the row shows the best): step 6: FID [inc] 30, "
+          "FID [clf] 9; step 12: FID [inc] 20, FID [clf] 11; step 18: FID [inc] 20, "
+          "FID [clf] 10") in page

@@ -196,26 +196,50 @@ SPACE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
 VAE_METRICS = ("test_neg_elbo", "test_bits_per_dim")
 
 
-def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> dict:
-  """Scores one trained seed: sample metrics in each of the row's spaces (keys METRIC_SPACE),
-  the VAE bounds, the NLL rounds; notes for what was skipped; "protocols": the FID protocol
-  of each space scored (the row's in the Inception space, "clean" elsewhere)."""
+def _space_scores(row: Row, run: dict, step, cache_dir: str, inception_weights: str):
+  """(metrics, notes, {space: protocol}) of checkpoint `step` (None: the last) in every space
+  of the row, the VAE bounds with the first."""
   from genimg_jax import evaluate as evaluate_lib
 
   metrics, notes, used = {}, [], {}
-  start = time.perf_counter()
   for i, (space, num) in enumerate(row.spaces):
     if space == "inception" and not inception_weights:
       notes.append("Inception FID skipped: no --inception_weights (classifier space only)")
       continue
     protocol = row.protocol if space == "inception" else "clean"
-    result = evaluate_lib.evaluate(run["workdir"], num, None, space, 0, 0, cache_dir,
+    result = evaluate_lib.evaluate(run["workdir"], num, step, space, 0, 0, cache_dir,
                                    inception_weights if space == "inception" else "", False,
                                    run=run["run"], protocol=protocol)
     used[space] = result["protocol"]
     metrics.update({f"{m}_{space}": result[m] for m in SPACE_METRICS if m in result})
     if i == 0:
       metrics.update({m: result[m] for m in VAE_METRICS if m in result})
+  return metrics, notes, used
+
+
+def best_of_steps(curve: list[dict]) -> dict:
+  """The checkpoint a source that scores every checkpoint reports: the lowest Inception FID,
+  else the lowest classifier FID (ties: the earlier)."""
+  key = "fid_inception" if all("fid_inception" in c for c in curve) else "fid_classifier"
+  return min(curve, key=lambda c: c[key])
+
+
+def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> dict:
+  """Scores one trained seed: sample metrics in each of the row's spaces (keys METRIC_SPACE),
+  the VAE bounds, the NLL rounds; notes for what was skipped; "protocols": the FID protocol
+  of each space scored (the row's in the Inception space, "clean" elsewhere). With
+  `row.score_steps`, every listed checkpoint is scored ("curve") and the metrics are the best
+  one's (`best_of_steps`, "best_step"), as a source that keeps its best checkpoint."""
+  start = time.perf_counter()
+  curve = []
+  if row.score_steps:
+    for step in row.score_steps:
+      metrics, notes, used = _space_scores(row, run, step, cache_dir, inception_weights)
+      curve.append({"step": step, **metrics})
+    best = best_of_steps(curve)
+    metrics = {**{k: v for k, v in best.items() if k != "step"}, "best_step": best["step"]}
+  else:
+    metrics, notes, used = _space_scores(row, run, None, cache_dir, inception_weights)
   if row.iwae_k:
     scores = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"])
     metrics.update({k: v for k, v in scores.items() if k not in metrics})
@@ -224,7 +248,7 @@ def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> di
                                _latest_step(run["workdir"]))
       metrics.update({f"{k}_last_model": last[k] for k in ("iwae_nll", "test_neg_elbo")})
   return {**run, "metrics": metrics, "notes": notes, "protocols": used,
-          "eval_seconds": time.perf_counter() - start}
+          **({"curve": curve} if curve else {}), "eval_seconds": time.perf_counter() - start}
 
 
 def _summary(seed_results: list[dict]) -> dict:

@@ -49,6 +49,7 @@ SHOWN = (  # (metric key, label, scale) in the order the table shows them.
     ("iwae_nll", "NLL", 1.0),
     ("iwae_nll_last_model", "NLL of the last model", 1.0),
     ("selected_step", "selected step", 1.0),
+    ("best_step", "best checkpoint's step", 1.0),
 )
 LABELS = {key: (label, scale) for key, label, scale in SHOWN}
 NATS = ("test_neg_elbo", "iwae_nll", "iwae_nll_last_model")  # Shown with two decimals.
@@ -116,6 +117,22 @@ def _spaces(d: dict) -> str:
   return ", ".join(words(s, n) for s, n in d["spaces"]) or "none"
 
 
+def _curves(record: dict) -> list[str]:
+  """'- checkpoints scored (seed 0): step 3,906: FID [inc] 31.2, FID [clf] 20.1; …': each
+  seed's score-versus-step curve when the row scored several checkpoints (the best is the
+  row's number)."""
+  lines = []
+  for seed in record["seeds"]:
+    if seed.get("curve"):
+      points = [f"step {c['step']:,}: " + ", ".join(
+          f"{LABELS[k][0]} {_fmt(c[k] * LABELS[k][1])}" for k in ("fid_inception",
+                                                                 "fid_classifier") if k in c)
+                for c in seed["curve"]]
+      lines.append(f"- checkpoints scored (seed {seed['seed']}; the row shows the best): "
+                   + "; ".join(points))
+  return lines
+
+
 def render(records: list[dict]) -> str:
   """The Markdown page: the table of finished rows, then each row's details."""
   lines = [HEADER, ("| row | model | data | steps × seeds | ours | reference | wall (min) | "
@@ -147,6 +164,7 @@ def render(records: list[dict]) -> str:
       lines.append(f"- differs: {difference}")
     for note in r.get("notes", []):
       lines.append(f"- note: {note}")
+    lines += _curves(r)
     if r.get("resumed"):
       lines.append("- resumed from a checkpoint: the wall time counts the last session only")
     lines.append(f"- estimated beforehand: {d['estimate_minutes']:g} min"
