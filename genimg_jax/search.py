@@ -181,7 +181,7 @@ def run_search(config, workdir: str) -> dict:
       scorer.append(point_scores.make(config))
     return scorer[0]
 
-  start, records = time.perf_counter(), []
+  start, records, commit = time.perf_counter(), [], _commit()  # The checkout it starts on.
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
@@ -209,7 +209,7 @@ def run_search(config, workdir: str) -> dict:
         # Seconds of training and scoring, summed over the groups (also those of earlier calls
         # of a resumed search); this call's own seconds, of which most may be read back.
         "seconds": sum(r["train_seconds"] + r["score_seconds"] for r in records),
-        "call_seconds": time.perf_counter() - start, "commit": _commit(),
+        "call_seconds": time.perf_counter() - start, "commit": commit,
         "date": datetime.date.today().isoformat()}
     path = os.path.join(workdir, RESULT)
     _write_json(path, result)
