@@ -18,10 +18,11 @@ small part below:
 Either way the state's data order advances by the same rule, so a checkpoint resumes under
 any of the four combinations. One compiled function per distinct K.
 
-With a runs axis (`config.num_runs` > 1 or a sweep, train/runs.py) the one-run step is
-vmapped over the runs, or looped over them in one traced body, inside the same scan: the state
-is a `runs.RunsState`, the placed data are shared, and each device's step trains every run on
-its rows.
+Everything here is one run's: the step `(state, data) -> (state, metrics)` advances the epoch
+order, draws the rows and updates. With a runs axis (`config.num_runs` > 1 or a sweep) that
+step is wrapped from one place, train/runs.py: vmapped or looped over the runs in one traced
+body (each run with its own swept values), and shard_mapped over the devices when the runs are
+spread over them; the scan and the compilation are the same.
 """
 
 import dataclasses
@@ -46,63 +47,55 @@ def step_key(state) -> jnp.ndarray:
   return jax.random.fold_in(step_base, state.step)
 
 
-def _resident_step(train_step, layout: batching.Layout, batches_per_step: int, mesh: Mesh,
-                   per_device: bool):
-  """(state, placed split) → one update on rows drawn on the devices: under jit each device
-  gathers its rows in a shard_map (data [D, N_s, ...]); under pmap (`per_device`) the step
-  already runs per device (data: this device's [N_s, ...])."""
-  def rows(order, position, local, device):  # local: this device's shard {[N_s, ...]}.
-    return batching.stack_batches(batching.device_rows(order, position, local, device, layout),
-                                  batches_per_step)
+# Where a step's rows come from: (order, position, data) → the batch the step trains on.
 
-  def draw(order, position, data):
-    if per_device:
-      return rows(order, position, data, jax.lax.axis_index(DATA_AXIS))
-    local_rows = lambda order, position, local: rows(
-        order, position, jax.tree_util.tree_map(lambda x: x[0], local),
-        jax.lax.axis_index(DATA_AXIS))
-    batch_axis = P(DATA_AXIS) if batches_per_step == 1 else P(None, DATA_AXIS)
-    return jax.shard_map(local_rows, mesh=mesh, in_specs=(P(), P(), P(DATA_AXIS)),
-                         out_specs=batch_axis)(order, position, data)
+def _mesh_rows(layout: batching.Layout, batches_per_step: int, mesh: Mesh):
+  """Under jit: each device gathers its rows of the placed split [D, N_s, ...] in a shard_map;
+  the step sees the global batch."""
+  def local(order, position, shard):  # shard: this device's [1, N_s, ...].
+    rows = batching.device_rows(order, position, jax.tree_util.tree_map(lambda x: x[0], shard),
+                                jax.lax.axis_index(DATA_AXIS), layout)
+    return batching.stack_batches(rows, batches_per_step)
 
-  def step(state, data, position, hp):  # state.data_order: already this epoch's.
-    return train_step(state, draw(state.data_order, position, data), step_key(state), hp)
-
-  return step
+  batch_axis = P(DATA_AXIS) if batches_per_step == 1 else P(None, DATA_AXIS)
+  return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(DATA_AXIS)),
+                       out_specs=batch_axis)
 
 
-def _spread_draw(layout: batching.Layout, batches_per_step: int, mesh: Mesh):
-  """(orders [R, N] split over the devices, position, placed split) → every run's batch
-  [R, (n,) B, ...]: each device draws whole batches for its own runs from its copy of the
-  split (one shard), so spreading the runs needs no cross-device traffic."""
-  whole = dataclasses.replace(layout, num_devices=1)  # Each device: every row of a batch.
-
-  def local(orders, position, data):  # orders [R / D, N]; data: this device's [1, N, ...].
-    data = jax.tree_util.tree_map(lambda x: x[0], data)
-    return jax.vmap(lambda order: batching.stack_batches(
-        batching.device_rows(order, position, data, 0, whole), batches_per_step))(orders)
-
-  return lambda orders, position, data: jax.shard_map(
-      local, mesh=mesh, in_specs=(P(DATA_AXIS), P(), P(DATA_AXIS)),
-      out_specs=P(DATA_AXIS))(orders, position, data)
+def _device_rows(layout: batching.Layout, batches_per_step: int):
+  """Inside pmap: this device's rows of its shard [N_s, ...]."""
+  return lambda order, position, shard: batching.stack_batches(
+      batching.device_rows(order, position, shard, jax.lax.axis_index(DATA_AXIS), layout),
+      batches_per_step)
 
 
-def _streamed_step(train_step):
-  """(state, this step's fed batch, …) → one update."""
-  def step(state, batch, position, hp):
-    del position  # The host read the rows.
-    return train_step(state, batch, step_key(state), hp)
+def _whole_rows(layout: batching.Layout, batches_per_step: int):
+  """A device that trains whole runs (the runs spread over the devices): every row of a batch,
+  from its own copy of the split [1, N, ...], with no cross-device traffic."""
+  whole = dataclasses.replace(layout, num_devices=1)
+  return lambda order, position, copy: batching.stack_batches(
+      batching.device_rows(order, position, jax.tree_util.tree_map(lambda x: x[0], copy), 0,
+                           whole), batches_per_step)
 
-  return step
+
+def _fed_rows(order, position, batch):
+  """Streamed: the host read this step's rows (data/streaming.py); the batch is fed."""
+  del order, position
+  return batch
 
 
-def _one_run(step, layout: batching.Layout):
-  """(state, data, position, hp) → (state, data) → one update; the data order advances."""
-  def one(state, data):
+def _one_run(family, rows, layout: batching.Layout, binarize_mode: str):
+  """(state, data) → one update of one run: its epoch order advances, the rows at its position
+  are drawn, and the family trains on them with the step's key."""
+  def step(state, data):
     state, position = batching.advance_order(state, layout)
-    return step(state, data, position, {})
+    batch, key = rows(state.data_order, position, data), step_key(state)
+    if binarize_mode == "dynamic":  # A fresh binary draw of this step's real images.
+      draw_key = parallel.device_key(jax.random.fold_in(key, BINARIZE_STREAM), family.axis_name)
+      batch = {**batch, "image": binarize.dynamic(batch["image"], draw_key)}
+    return family.train_step(state, batch, key)
 
-  return one
+  return step
 
 
 def _scan(step: Callable, resident: bool):
@@ -161,33 +154,32 @@ def layout_for(family, config, mesh: Mesh, num_examples: int, num_shards: int = 
 
 
 def build(family, config, mesh: Mesh, layout: batching.Layout) -> MultiStep:
-  """The run's K-step function for `config.data_on_device` × `config.parallel`.
+  """The run's K-step function for `config.data_on_device` × `config.parallel`, over the runs
+  axis when there is one (train/runs.py wraps the one-run step; nothing below knows of runs).
 
   layout: the draw's sizes (`layout_for`).
   """
   pmap = config.parallel == "pmap"
   family = dataclasses.replace(family, axis_name=DATA_AXIS) if pmap else family
-  def train_step(state, batch, key, hp):
-    if config.binarize == "dynamic":  # A fresh binary draw of this step's real images.
-      draw_key = parallel.device_key(jax.random.fold_in(key, BINARIZE_STREAM), family.axis_name)
-      batch = {**batch, "image": binarize.dynamic(batch["image"], draw_key)}
-    return runs.with_hyperparameters(family, hp).train_step(state, batch, key)
-
   n = family.batches_per_step
-  if config.data_on_device:
-    step, place = _resident_step(train_step, layout, n, mesh, per_device=pmap), None
-  else:
-    step = _streamed_step(train_step)
+  spread = runs.spread_over_devices(config, mesh.devices.size, layout.num_shards)
+  place = None
+  if not config.data_on_device:
+    rows = _fed_rows
     place = functools.partial(placement.place_streamed, mesh=mesh, layout=layout,
                               batches_per_step=n, per_device_axis=pmap)
-  spread = runs.spread_over_devices(config, mesh.devices.size, layout.num_shards)
-  if not sweep.uses_runs_axis(config):
-    step = _one_run(step, layout)
-  elif runs.use_loop(config):
-    step = runs.looped(step, layout)
   elif spread:
-    step = runs.vectorize(_streamed_step(train_step), layout, _spread_draw(layout, n, mesh))
+    rows = _whole_rows(layout, n)
+  elif pmap:
+    rows = _device_rows(layout, n)
   else:
-    step = runs.vectorize(step, layout)
+    rows = _mesh_rows(layout, n, mesh)
+  one_run = lambda fam: _one_run(fam, rows, layout, config.binarize)
+  if not sweep.uses_runs_axis(config):
+    step = one_run(family)
+  else:
+    step = runs.over_runs(one_run, family, loop=runs.use_loop(config))
+    if spread:
+      step = runs.spread(step, mesh, DATA_AXIS)
   return MultiStep(_scan(step, config.data_on_device), _pmap if pmap else _jit,
                    mesh, place, spread)

@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from genimg_jax.data import batching
 from genimg_jax.train import sweep
 
 
@@ -91,35 +90,6 @@ def state_shardings(state: RunsState, mesh, axis: str):
   return shardings.replace(step=NamedSharding(mesh, P()))
 
 
-def vectorize(step, layout: batching.Layout, draw=None):
-  """(state, data, position, hp) → one update of one run  ⇒  (RunsState, data) → one update
-  of every run. The epoch order of every run advances at the program's step (one decision for
-  all runs, so no run pays for the others' reshuffles); frozen runs keep their state.
-  `draw` (runs spread over devices): (orders [R, N], position, data) → every run's batch
-  [R, …], which the one-run `step` then takes in place of the data."""
-  def runs_step(state: RunsState, data):
-    epoch, position = batching.epoch_position(state.step, layout)
-    orders = jax.lax.cond(
-        position == 0,
-        lambda: jax.vmap(lambda rng: batching.epoch_order(rng, epoch, layout))(state.runs.rng),
-        lambda: state.runs.data_order)
-    runs = state.runs.replace(data_order=orders)
-    if draw is None:
-      new, metrics = jax.vmap(step, in_axes=(0, None, None, 0))(runs, data, position,
-                                                                state.hparams)
-    else:
-      new, metrics = jax.vmap(step, in_axes=(0, 0, None, 0))(
-          runs, draw(orders, position, data), position, state.hparams)
-    ok = state.alive & jax.vmap(all_finite)(new) & jax.vmap(all_finite)(metrics)
-    metrics = {name: jnp.where(ok, value, jnp.nan) for name, value in metrics.items()}
-    metrics["alive"] = ok.astype(jnp.float32)
-    return state.replace(step=state.step + 1, runs=_where(ok, new, runs), alive=ok,
-                         frozen_at=jnp.where(state.alive & ~ok, state.step + 1,
-                                             state.frozen_at)), metrics
-
-  return runs_step
-
-
 def use_loop(config) -> bool:
   """config.runs_vectorize: "loop" (each run's update in turn: unbatched matmuls and
   convolutions, what XLA's CPU kernels do best), "vmap" (batched kernels, for accelerators),
@@ -129,40 +99,79 @@ def use_loop(config) -> bool:
   return config.runs_vectorize == "loop"
 
 
-def looped(step, layout: batching.Layout):
-  """`vectorize`'s update, each run's in turn within the one program: a `lax.scan` over r
-  whose one traced body takes run r's state and values out of the stacked state and writes
-  its update back (in place: the stacked runs are the loop's carry), so the program, and its
-  compile time, do not grow with R, and no kernel is batched."""
+def _finish(state: RunsState, new_runs, metrics: dict, ok):
+  """The program's step taken: runs that failed now are frozen, their metrics NaN."""
+  metrics = {name: jnp.where(ok, value, jnp.nan) for name, value in metrics.items()}
+  metrics["alive"] = ok.astype(jnp.float32)
+  return state.replace(step=state.step + 1, runs=new_runs, alive=ok,
+                       frozen_at=jnp.where(state.alive & ~ok, state.step + 1,
+                                           state.frozen_at)), metrics
+
+
+def _vmapped(run, state: RunsState, data):
+  """Every run's update at once (`jax.vmap`). The runs' `step` leaf goes in as the program's
+  one step (every live run is at it), unbatched, so the epoch-order `cond` of the one-run step
+  stays a branch rather than a select that shuffles every step."""
+  axes = jax.tree_util.tree_map(lambda _: 0, state.runs).replace(step=None)
+  new, metrics = jax.vmap(run, in_axes=(axes, None, 0), out_axes=(axes, 0))(
+      state.runs.replace(step=state.step), data, state.hparams)
+  new = new.replace(step=jnp.broadcast_to(new.step, state.alive.shape))
+  ok = state.alive & jax.vmap(all_finite)(new) & jax.vmap(all_finite)(metrics)
+  return _where(ok, new, state.runs), metrics, ok
+
+
+def _looped(run, state: RunsState, data):
+  """Each run's update in turn: a `lax.scan` over r whose one traced body takes run r's state
+  and values out of the stacked state and writes its update back (in place: the stacked runs
+  are the loop's carry), so the program, and its compile time, do not grow with R, and no
+  kernel is batched."""
+  take = lambda tree, r: jax.tree_util.tree_map(
+      lambda x: jax.lax.dynamic_index_in_dim(x, r, keepdims=False), tree)
+
+  def one(stacked, inputs):
+    r, hp, alive = inputs
+    old = take(stacked, r)
+    new, metrics = run(old, data, hp)
+    ok = alive & all_finite(new) & all_finite(metrics)
+    kept = jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)
+    stacked = jax.tree_util.tree_map(
+        lambda s, k: jax.lax.dynamic_update_index_in_dim(s, k, r, 0), stacked, kept)
+    return stacked, (metrics, ok)
+
+  num_runs = state.alive.shape[0]
+  new_runs, (metrics, ok) = jax.lax.scan(
+      one, state.runs, (jnp.arange(num_runs), state.hparams, state.alive))
+  return new_runs, metrics, ok
+
+
+def over_runs(one_run, family, loop: bool):
+  """The runs axis, from one place: `one_run(family)` → (state, data) → one update of one run
+  ⇒ (RunsState, data) → one update of every run, run r with its swept values in
+  `family.hyper`, vmapped or (`loop`, see `use_loop`) looped. Run r's update is the one its
+  single run would take (same key, same rows); a run whose update is non-finite keeps its
+  last finite state and is frozen."""
+  def run(state, data, hp):
+    return one_run(with_hyperparameters(family, hp))(state, data)
+
   def runs_step(state: RunsState, data):
-    epoch, position = batching.epoch_position(state.step, layout)
-    take = lambda tree, r: jax.tree_util.tree_map(
-        lambda x: jax.lax.dynamic_index_in_dim(x, r, keepdims=False), tree)
-
-    def one(stacked, inputs):
-      r, hp, alive = inputs
-      old = take(stacked, r)
-      order = jax.lax.cond(position == 0,
-                           lambda rng: batching.epoch_order(rng, epoch, layout),
-                           lambda _: old.data_order, old.rng)
-      current = old.replace(data_order=order)
-      new, metrics = step(current, data, position, hp)
-      ok = alive & all_finite(new) & all_finite(metrics)
-      kept = jax.tree_util.tree_map(lambda n, c: jnp.where(ok, n, c), new, current)
-      stacked = jax.tree_util.tree_map(
-          lambda s, k: jax.lax.dynamic_update_index_in_dim(s, k, r, 0), stacked, kept)
-      return stacked, (metrics, ok)
-
-    num_runs = state.alive.shape[0]
-    new_runs, (metrics, ok) = jax.lax.scan(
-        one, state.runs, (jnp.arange(num_runs), state.hparams, state.alive))
-    metrics = {name: jnp.where(ok, value, jnp.nan) for name, value in metrics.items()}
-    metrics["alive"] = ok.astype(jnp.float32)
-    return state.replace(step=state.step + 1, runs=new_runs, alive=ok,
-                         frozen_at=jnp.where(state.alive & ~ok, state.step + 1,
-                                             state.frozen_at)), metrics
+    return _finish(state, *(_looped if loop else _vmapped)(run, state, data))
 
   return runs_step
+
+
+def spread(runs_step, mesh, axis: str):
+  """`runs_step` with the runs split over the devices of `mesh` (`spread_over_devices`): each
+  device updates its R / D runs on its own copy of the data [1, N, ...] (a `shard_map`; the
+  program's step, the one replicated leaf, is the same on every device by construction, so the
+  varying-axes check, which vmapped epoch-order branches confuse, is off)."""
+  def specs(state):
+    return jax.tree_util.tree_map(lambda _: P(axis), state).replace(step=P())
+
+  def spread_step(state: RunsState, data):
+    return jax.shard_map(runs_step, mesh=mesh, in_specs=(specs(state), P(axis)),
+                         out_specs=(specs(state), P(axis)), check_vma=False)(state, data)
+
+  return spread_step
 
 
 class Monitor:
