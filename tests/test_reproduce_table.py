@@ -300,3 +300,26 @@ def test_a_row_scored_at_several_checkpoints_reports_the_best_and_shows_its_curv
   assert ("- checkpoints scored (seed 0; the row shows the best): step 6: FID [inc] 30, "
           "FID [clf] 9; step 12: FID [inc] 20, FID [clf] 11; step 18: FID [inc] 20, "
           "FID [clf] 10") in page
+
+
+def test_a_checkpoint_is_scored_once_per_row_hash(tmp_path, monkeypatch):
+  """step_scores keeps each checkpoint's scores with the row's hash: the same row reads them
+  back, a changed row (another hash) or newly given Inception weights score again."""
+  calls = []
+
+  def fake_scores(row, run, step, cache_dir, weights):
+    calls.append((step, bool(weights)))
+    used = {s: "clean" for s, _ in row.spaces if s != "inception" or weights}
+    return {"fid_classifier": float(step)}, [], used
+
+  monkeypatch.setattr(runner, "_space_scores", fake_scores)
+  row = dataclasses.replace(rows_lib.ROWS["lucic_ns_gan"])
+  run = {"seed": 0, "run": None, "workdir": str(tmp_path / "row" / "seed_0" / "run")}
+  assert runner.step_scores(row, run, 6, "", "", "h1")[0] == {"fid_classifier": 6.0}
+  assert runner.step_scores(row, run, 6, "", "", "h1")[0] == {"fid_classifier": 6.0}
+  assert calls == [(6, False)]
+  runner.step_scores(row, run, 6, "", "", "h2")  # Another row: scored again.
+  runner.step_scores(row, run, 6, "", "weights.whl", "h2")  # Inception now wanted.
+  runner.step_scores(row, run, 6, "", "weights.whl", "h2")
+  assert calls == [(6, False), (6, False), (6, True)]
+  assert os.path.isfile(runner.step_score_path(run, 6))

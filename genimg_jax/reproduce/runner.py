@@ -224,17 +224,42 @@ def best_of_steps(curve: list[dict]) -> dict:
   return min(curve, key=lambda c: c[key])
 
 
-def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str) -> dict:
+def step_score_path(run: dict, step: int) -> str:
+  """Where checkpoint `step`'s scores of a seed are kept (beside its run folder)."""
+  return os.path.join(os.path.dirname(run["workdir"]), f"scores_seed_{run['seed']}",
+                      f"step_{step}.json")
+
+
+def step_scores(row: Row, run: dict, step: int, cache_dir: str, inception_weights: str,
+                digest: str = ""):
+  """`_space_scores` of checkpoint `step`, kept on disk with the row's hash: a row killed
+  while scoring many checkpoints (an hour each in the Inception space on a CPU) scores only
+  the rest when run again, and checkpoints can be scored while training goes on."""
+  path = step_score_path(run, step)
+  kept = _read_json(path) if digest else None
+  wanted = {space for space, _ in row.spaces if space != "inception" or inception_weights}
+  if kept is not None and kept.get("row_hash") == digest and wanted <= set(kept["protocols"]):
+    return kept["metrics"], kept["notes"], kept["protocols"]
+  metrics, notes, used = _space_scores(row, run, step, cache_dir, inception_weights)
+  if digest:
+    _write_json(path, {"row_hash": digest, "metrics": metrics, "notes": notes,
+                       "protocols": used})
+  return metrics, notes, used
+
+
+def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str,
+              digest: str = "") -> dict:
   """Scores one trained seed: sample metrics in each of the row's spaces (keys METRIC_SPACE),
   the VAE bounds, the NLL rounds; notes for what was skipped; "protocols": the FID protocol
   of each space scored (the row's in the Inception space, "clean" elsewhere). With
   `row.score_steps`, every listed checkpoint is scored ("curve") and the metrics are the best
-  one's (`best_of_steps`, "best_step"), as a source that keeps its best checkpoint."""
+  one's (`best_of_steps`, "best_step"), as a source that keeps its best checkpoint; each
+  checkpoint's scores are kept with the row's hash `digest` (`step_scores`)."""
   start = time.perf_counter()
   curve = []
   if row.score_steps:
     for step in row.score_steps:
-      metrics, notes, used = _space_scores(row, run, step, cache_dir, inception_weights)
+      metrics, notes, used = step_scores(row, run, step, cache_dir, inception_weights, digest)
       curve.append({"step": step, **metrics})
     best = best_of_steps(curve)
     metrics = {**{k: v for k, v in best.items() if k != "step"}, "best_step": best["step"]}
@@ -360,7 +385,8 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
           f"{', '.join(str(r['seed']) for r in runs)} trained in one program in "
           f"{sum(r['train_seconds'] for r in runs):.0f} s")
     for run in (run for run in runs if run["seed"] in todo):
-      result = dict(score_run(row, run, cache_dir, inception_weights), row_hash=digest)
+      result = dict(score_run(row, run, cache_dir, inception_weights, digest),
+                    row_hash=digest)
       _write_json(os.path.join(row_dir, f"seed_{run['seed']}", "result.json"), result)
       seed_results[run["seed"]] = result
       log(f"{row.name}: seed {run['seed']} scored in {result['eval_seconds']:.0f} s")
