@@ -24,7 +24,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -147,14 +146,6 @@ def _point_records(points, groups, records, num_runs: int) -> list[dict]:
   return out
 
 
-def _commit() -> str:
-  try:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, timeout=10, cwd=os.path.dirname(__file__)).stdout.strip()
-  except (OSError, subprocess.SubprocessError):
-    return ""
-
-
 def run_search(config, workdir: str) -> dict:
   """Trains and scores every point of config.search in `workdir`; returns (and writes to
   workdir/search.json) the result. NonFiniteError (exit 3) when every point diverged."""
@@ -181,7 +172,9 @@ def run_search(config, workdir: str) -> dict:
       scorer.append(point_scores.make(config))
     return scorer[0]
 
-  start, records, commit = time.perf_counter(), [], _commit()  # The checkout it starts on.
+  start, records = time.perf_counter(), []
+  from genimg_jax.reproduce.runner import environment  # Lazily, as the rest: JAX.
+  env = environment()  # Device, date and the checkout the search starts on.
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
@@ -209,8 +202,7 @@ def run_search(config, workdir: str) -> dict:
         # Seconds of training and scoring, summed over the groups (also those of earlier calls
         # of a resumed search); this call's own seconds, of which most may be read back.
         "seconds": sum(r["train_seconds"] + r["score_seconds"] for r in records),
-        "call_seconds": time.perf_counter() - start, "commit": commit,
-        "date": datetime.date.today().isoformat()}
+        "call_seconds": time.perf_counter() - start, **env}
     path = os.path.join(workdir, RESULT)
     _write_json(path, result)
   _print_summary(result, path)

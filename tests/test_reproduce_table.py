@@ -6,6 +6,7 @@ and README's block between the markers is regenerated from the records."""
 import dataclasses
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from genimg_jax import config_cli
 from genimg_jax.errors import UserError
 from genimg_jax.reproduce import __main__ as cli
 from genimg_jax.reproduce import rows as rows_lib
-from genimg_jax.reproduce import runner, table
+from genimg_jax.reproduce import runner, searches, table
 from tests.conftest import REPO_ROOT
 
 ORDER = list(rows_lib.ROWS)
@@ -323,3 +324,23 @@ def test_a_checkpoint_is_scored_once_per_row_hash(tmp_path, monkeypatch):
   runner.step_scores(row, run, 6, "", "weights.whl", "h2")
   assert calls == [(6, False), (6, False), (6, True)]
   assert os.path.isfile(runner.step_score_path(run, 6))
+
+
+def test_the_page_shows_each_recorded_search_with_its_two_figures(tmp_path):
+  """docs/search/NAME.json → RESULTS.md's search section: the figures drawn by reproduce under
+  docs/images/search/, the best point, point 0, failed points, and 'reduced' for a search
+  smaller than the source's 100 points."""
+  docs = tmp_path / "docs"
+  (docs / "search").mkdir(parents=True)
+  record = json.loads((pathlib.Path(REPO_ROOT) / "docs" / "search" /
+                       "lucic_ns_gan_reduced.json").read_text())
+  record["points"][1]["failed"], record["points"][1]["score"] = True, None
+  (docs / "search" / "tiny.json").write_text(json.dumps(record))
+  text = searches.section(str(docs))
+  for figure in ("tiny_fid_box.png", "tiny_budget.png"):
+    assert (docs / "images" / "search" / figure).stat().st_size > 1000
+    assert f"(images/search/{figure})" in text
+  scores = [p["score"] for p in record["points"] if not p["failed"]]
+  assert f"{min(scores):.1f}; point 0 {record['points'][0]['score']:.1f}" in text
+  assert "failed (diverged) points: 1" in text and "**reduced: 10 of 100 points" in text
+  assert searches.section(str(tmp_path / "nothing")) == ""

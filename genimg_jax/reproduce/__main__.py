@@ -17,7 +17,7 @@ import sys
 
 from genimg_jax.errors import UserError, exit_on_user_error
 from genimg_jax.reproduce import rows as rows_lib
-from genimg_jax.reproduce import runner, table
+from genimg_jax.reproduce import runner, searches, table
 
 
 def select(spec: str) -> list:
@@ -80,7 +80,8 @@ def main(argv=None) -> None:
   if finished:
     headline = [r.name for r in rows_lib.ROWS.values() if r.headline or r.reference]
     written = table.write(finished, docs, list(rows_lib.ROWS), headline, args.out,
-                          os.path.join(os.path.dirname(docs), "README.md"))
+                          os.path.join(os.path.dirname(docs), "README.md"),
+                          searches.section(docs))
     print(f"wrote {written['page']} and {written['data']}: {len(finished)} row(s) updated, "
           f"the others kept; {len(not_run)} not run")
     print(written["readme"])

@@ -261,10 +261,10 @@ def replace_block(text: str, block: str) -> str | None:
 
 
 def write(records: list[dict], docs_dir: str, order, headline=(), out_dir: str = "",
-          readme: str = "") -> dict:
+          readme: str = "", extra: str = "") -> dict:
   """Merges `records` (rows finished now, runner paths) into DOCS/results.json and rewrites
-  it, DOCS/RESULTS.md and `readme`'s block atomically (temp file + rename; nothing when
-  `records` is empty). Returns {"page", "data", "readme": path or why it was left alone,
+  it, DOCS/RESULTS.md (+ `extra`, Markdown after the rows) and `readme`'s block atomically
+  (temp file + rename; nothing when `records` is empty). Returns {"page", "data", "readme": path or why it was left alone,
   "dropped": names}."""
   if not records:
     return {}
@@ -272,7 +272,7 @@ def write(records: list[dict], docs_dir: str, order, headline=(), out_dir: str =
   merged, dropped = merge(read(docs_dir), new, order)
   page = os.path.join(docs_dir, "RESULTS.md")
   data = os.path.join(docs_dir, "results.json")
-  texts = {page: render(merged),
+  texts = {page: render(merged) + extra,  # extra: e.g. the random-search section.
            data: json.dumps({"paths": PATHS, "rows": merged}, indent=1, sort_keys=True,
                             default=float) + "\n"}
   readme_note = f"{readme}: headline rows written"
