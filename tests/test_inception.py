@@ -10,12 +10,13 @@ import io
 import os
 import zipfile
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from genimg_jax.errors import UserError
-from genimg_jax.evaluation import inception, torchscript
+from genimg_jax.evaluation import inception, inception_net, torchscript
 from reference import inception_inputs
 from test_torchscript import Storage, Tensor, _stand_in_modules, module_object, write_archive
 
@@ -120,3 +121,18 @@ def test_missing_or_wrong_weights_are_one_line_user_errors(tmp_path, monkeypatch
           "stride": 1, "padding": 0})})})
   path = write_archive(tmp_path / "small.pt", small, monkeypatch)
   assert "is not the FID Inception-v3 network" in message(path)
+
+
+@pytest.mark.parametrize("window, stride, pad, side", [(3, 1, 1, 35), (3, 2, 0, 17)])
+def test_separable_pools_equal_reduce_window(window, stride, pad, side):
+  """The pools as separable strided slices give lax.reduce_window's values: max exactly, the
+  count_include_pad=False average to float32 rounding (the shapes the network pools)."""
+  x = jax.random.normal(jax.random.key(side), (2, side, side, 5))
+  p = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+  dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+  want_max = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, p)
+  total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, p)
+  count = jax.lax.reduce_window(jnp.ones_like(x), 0.0, jax.lax.add, dims, strides, p)
+  np.testing.assert_array_equal(inception_net.max_pool(x, window, stride, pad), want_max)
+  np.testing.assert_allclose(inception_net.avg_pool(x, window, stride, pad), total / count,
+                             rtol=0, atol=2e-6)

@@ -6,6 +6,8 @@ count_include_pad=False; a max pool in the last block's pool branch; a final 8×
 Parameter paths equal the torch attribute paths (conv_1/weight is layers.conv_1.weight).
 """
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -57,20 +59,29 @@ def conv(x, w, stride: int, padding: tuple[int, int]):
   return y[:, crop[0], crop[1]]
 
 
+def _window_reduce(x, window: int, stride: int, pad: int, init: float, op):
+  """op over every window×window window (stride, `pad` of `init` on each side) of [N, H, W, C],
+  separably: along H with `window` strided slices, then along W. The same values as
+  `lax.reduce_window` (max exactly; sums up to float32 reassociation), faster on XLA:CPU,
+  whose reduce_window is a naive loop (1.07× the whole network at batch 50, 1.16× at 10)."""
+  x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=init)
+  for axis in (1, 2):
+    out = (x.shape[axis] - window) // stride + 1
+    parts = [jax.lax.slice_in_dim(x, i, i + (out - 1) * stride + 1, stride, axis=axis)
+             for i in range(window)]
+    x = functools.reduce(op, parts)
+  return x
+
+
 def max_pool(x, window: int, stride: int, pad: int = 0):
   """torch max_pool2d (padding counts as −∞). [N, H, W, C] -> [N, H', W', C]."""
-  p = ((0, 0), (pad, pad), (pad, pad), (0, 0))
-  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
-                               (1, stride, stride, 1), p)
+  return _window_reduce(x, window, stride, pad, -jnp.inf, jnp.maximum)
 
 
 def avg_pool(x, window: int, stride: int, pad: int = 0):
   """torch avg_pool2d with count_include_pad=False: window sum ÷ number of real pixels in it."""
-  p = ((0, 0), (pad, pad), (pad, pad), (0, 0))
-  dims, strides = (1, window, window, 1), (1, stride, stride, 1)
-  total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, p)
-  count = jax.lax.reduce_window(jnp.ones_like(x[:1, :, :, :1]), 0.0, jax.lax.add, dims,
-                                strides, p)
+  total = _window_reduce(x, window, stride, pad, 0.0, jnp.add)
+  count = _window_reduce(jnp.ones_like(x[:1, :, :, :1]), window, stride, pad, 0.0, jnp.add)
   return total / count
 
 
