@@ -138,6 +138,11 @@ LUCIC_DIFFS = (
     ("data order, initial weights and latents are drawn by JAX's generator, not TensorFlow's; "
      "the data are the same 60,000 training digits (compare_gan's tensor2tensor image_mnist) "
      "and 10,000 test digits"),
+    ("G's update draws fresh z; compare_gan's NS GAN reuses the D step's z "
+     "(resample_before_generator() is False)"),
+    "TF 1's Adam adds ε to √v before the bias correction (ε-hat); optax after it",
+    ("our k-th scored checkpoint holds k·3,906 updates, compare_gan's one more (the last is "
+     "the same final model)"),
 )
 # compare_gan v1 saves a checkpoint every 5 epochs of 50,000 images (save_checkpoint_steps =
 # 3,906) and its evaluation scores every checkpoint, keeping the best. Its loop saves after the
