@@ -316,8 +316,11 @@ def test_a_checkpoint_is_scored_once_per_row_hash(tmp_path, monkeypatch):
   monkeypatch.setattr(runner, "_space_scores", fake_scores)
   row = dataclasses.replace(rows_lib.ROWS["lucic_ns_gan"])
   run = {"seed": 0, "run": None, "workdir": str(tmp_path / "row" / "seed_0" / "run")}
-  assert runner.step_scores(row, run, 6, "", "", "h1")[0] == {"fid_classifier": 6.0}
-  assert runner.step_scores(row, run, 6, "", "", "h1")[0] == {"fid_classifier": 6.0}
+  first = runner.step_scores(row, run, 6, "", "", "h1")
+  again = runner.step_scores(row, run, 6, "", "", "h1")
+  assert first["metrics"] == again["metrics"] == {"fid_classifier": 6.0}
+  assert (first["kept"], again["kept"]) == (False, True)
+  assert again["seconds"] == first["seconds"] >= 0  # The first scoring's time, read back.
   assert calls == [(6, False)]
   runner.step_scores(row, run, 6, "", "", "h2")  # Another row: scored again.
   runner.step_scores(row, run, 6, "", "weights.whl", "h2")  # Inception now wanted.
@@ -344,3 +347,32 @@ def test_the_page_shows_each_recorded_search_with_its_two_figures(tmp_path):
   assert f"{min(scores):.1f}; point 0 {record['points'][0]['score']:.1f}" in text
   assert "failed (diverged) points: 1" in text and "**reduced: 10 of 100 points" in text
   assert searches.section(str(tmp_path / "nothing")) == ""
+
+
+def test_the_wall_time_counts_training_and_scoring_done_by_earlier_sessions(tmp_path,
+                                                                             monkeypatch):
+  """A row trained and scored by earlier processes: the training time is summed from the run's
+  logged intervals (steps / steps_per_sec, a many-runs interval once), and kept checkpoint
+  scores add the time they recorded; one that recorded none is named in a note."""
+  workdir = tmp_path / "row" / "seed_0" / "run"
+  workdir.mkdir(parents=True)
+  lines = [{"step": 10, "steps_per_sec": 2.0}, {"step": 10, "steps_per_sec": 2.0, "run": 1},
+           {"step": 30, "steps_per_sec": 4.0}, {"step": 30, "eval": 1.0}]
+  (workdir / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+  assert runner.logged_training_seconds(str(workdir)) == 10 / 2.0 + 20 / 4.0
+
+  monkeypatch.setattr(runner, "_space_scores", lambda *a: ({"fid_classifier": 1.0}, [],
+                                                           {"classifier": "clean"}))
+  row = dataclasses.replace(rows_lib.ROWS["lucic_ns_gan"], score_steps=(3, 6),
+                            spaces=(("classifier", 10),))
+  run = {"seed": 0, "run": None, "workdir": str(workdir)}
+  runner._write_json(runner.step_score_path(run, 3), {
+      "row_hash": "h", "metrics": {"fid_classifier": 2.0}, "notes": [],
+      "protocols": {"classifier": "clean"}, "seconds": 600.0})
+  runner._write_json(runner.step_score_path(run, 6), {
+      "row_hash": "h", "metrics": {"fid_classifier": 3.0}, "notes": [],
+      "protocols": {"classifier": "clean"}})  # Written before scores recorded their time.
+  scored = runner.score_run(row, run, "", "", "h")
+  assert 600.0 <= scored["eval_seconds"] < 660.0
+  assert scored["metrics"]["best_step"] == 3
+  assert any("steps [6]" in note for note in scored["notes"])

@@ -127,6 +127,19 @@ def _samples_per_second(workdir: str, images_per_step: int) -> float:
   return float(np.mean(values)) * images_per_step if values else float("nan")
 
 
+def logged_training_seconds(workdir: str) -> float:
+  """Training time summed over every logged interval of the run, whichever session trained
+  it (steps / steps_per_sec per interval; a many-runs folder's interval counted once)."""
+  rates = {}
+  with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
+    for line in f:
+      record = json.loads(line)
+      if record.get("steps_per_sec"):
+        rates.setdefault(record["step"], record["steps_per_sec"])
+  steps = sorted(rates)
+  return float(sum((b - a) / rates[b] for a, b in zip([0] + steps, steps)))
+
+
 def runs_folder(row: Row, row_dir: str) -> str:
   """The work directory that trains all of the row's seeds."""
   first, last = row.seeds[0], row.seeds[-1]
@@ -138,7 +151,8 @@ def train_runs(row: Row, row_dir: str, data_dir: str, cache_dir: str) -> list[di
   """Trains the row's seeds s, s+1, … as one program (num_runs = their count; one seed: the
   plain single run) in `runs_folder`, resuming a checkpoint there. One dict per seed:
   {"seed", "run" (its index in the folder, None for one seed), "workdir", "grid_dir",
-  "train_seconds" (the program's time shared equally), "resumed_from_step",
+  "train_seconds" (the program's training time shared equally: this session's, or the
+  logged intervals' when more, as for a run trained by an earlier session), "resumed_from_step",
   "samples_per_sec" (of the whole program: every seed's images)}."""
   from genimg_jax.outputs import run_folder
   from genimg_jax.train.loop import train_and_evaluate  # Lazily: JAX is slow to import.
@@ -153,7 +167,7 @@ def train_runs(row: Row, row_dir: str, data_dir: str, cache_dir: str) -> list[di
   resumed = _latest_step(workdir)
   start = time.perf_counter()
   train_and_evaluate(config, workdir)
-  seconds = time.perf_counter() - start
+  seconds = max(time.perf_counter() - start, logged_training_seconds(workdir))
   per_step = config.batch_size * (config.n_critic if config.family == "gan" else 1)
   rate = _samples_per_second(workdir, per_step * len(seeds))
   many = len(seeds) > 1
@@ -231,20 +245,24 @@ def step_score_path(run: dict, step: int) -> str:
 
 
 def step_scores(row: Row, run: dict, step: int, cache_dir: str, inception_weights: str,
-                digest: str = ""):
+                digest: str = "") -> dict:
   """`_space_scores` of checkpoint `step`, kept on disk with the row's hash: a row killed
   while scoring many checkpoints (an hour each in the Inception space on a CPU) scores only
-  the rest when run again, and checkpoints can be scored while training goes on."""
+  the rest when run again, and checkpoints can be scored while training goes on. Returns
+  {"metrics", "notes", "protocols", "seconds" (the scoring's time; None where a kept score
+  did not record it), "kept" (read back, not computed now)}."""
   path = step_score_path(run, step)
   kept = _read_json(path) if digest else None
   wanted = {space for space, _ in row.spaces if space != "inception" or inception_weights}
   if kept is not None and kept.get("row_hash") == digest and wanted <= set(kept["protocols"]):
-    return kept["metrics"], kept["notes"], kept["protocols"]
+    return {"seconds": None, **kept, "kept": True}
+  start = time.perf_counter()
   metrics, notes, used = _space_scores(row, run, step, cache_dir, inception_weights)
+  record = {"row_hash": digest, "metrics": metrics, "notes": notes, "protocols": used,
+            "seconds": time.perf_counter() - start}
   if digest:
-    _write_json(path, {"row_hash": digest, "metrics": metrics, "notes": notes,
-                       "protocols": used})
-  return metrics, notes, used
+    _write_json(path, record)
+  return {**record, "kept": False}
 
 
 def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str,
@@ -254,13 +272,21 @@ def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str,
   of each space scored (the row's in the Inception space, "clean" elsewhere). With
   `row.score_steps`, every listed checkpoint is scored ("curve") and the metrics are the best
   one's (`best_of_steps`, "best_step"), as a source that keeps its best checkpoint; each
-  checkpoint's scores are kept with the row's hash `digest` (`step_scores`)."""
+  checkpoint's scores are kept with the row's hash `digest` (`step_scores`), and
+  "eval_seconds" counts the time of kept scores too."""
   start = time.perf_counter()
-  curve = []
+  curve, kept_seconds, untimed = [], 0.0, []
   if row.score_steps:
     for step in row.score_steps:
-      metrics, notes, used = step_scores(row, run, step, cache_dir, inception_weights, digest)
-      curve.append({"step": step, **metrics})
+      scored = step_scores(row, run, step, cache_dir, inception_weights, digest)
+      if scored["kept"]:
+        kept_seconds += scored["seconds"] or 0.0
+        untimed += [step] if scored["seconds"] is None else []
+      curve.append({"step": step, **scored["metrics"]})
+      notes, used = scored["notes"], scored["protocols"]
+    notes = notes + ([f"the scoring time of the checkpoints at steps {untimed} (scored by an "
+                      f"earlier session that did not record it) is not in the wall time"]
+                     if untimed else [])
     best = best_of_steps(curve)
     metrics = {**{k: v for k, v in best.items() if k != "step"}, "best_step": best["step"]}
   else:
@@ -273,7 +299,8 @@ def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str,
                                _latest_step(run["workdir"]))
       metrics.update({f"{k}_last_model": last[k] for k in ("iwae_nll", "test_neg_elbo")})
   return {**run, "metrics": metrics, "notes": notes, "protocols": used,
-          **({"curve": curve} if curve else {}), "eval_seconds": time.perf_counter() - start}
+          **({"curve": curve} if curve else {}),
+          "eval_seconds": time.perf_counter() - start + kept_seconds}
 
 
 def _summary(seed_results: list[dict]) -> dict:

@@ -166,7 +166,8 @@ def render(records: list[dict]) -> str:
       lines.append(f"- note: {note}")
     lines += _curves(r)
     if r.get("resumed"):
-      lines.append("- resumed from a checkpoint: the wall time counts the last session only")
+      lines.append("- resumed from a checkpoint: the training time is summed over its logged "
+                   "intervals, whichever session trained them")
     lines.append(f"- estimated beforehand: {d['estimate_minutes']:g} min"
                  + (f" ({d['estimate_basis']})" if d.get("estimate_basis") else ""))
     if r.get("image"):
