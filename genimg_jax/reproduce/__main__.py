@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     headline = [r.name for r in rows_lib.ROWS.values() if r.headline or r.reference]
     written = table.write(finished, docs, list(rows_lib.ROWS), headline, args.out,
                           os.path.join(os.path.dirname(docs), "README.md"),
-                          searches.section(docs))
+                          searches.section(docs), rows_lib.defined())
     print(f"wrote {written['page']} and {written['data']}: {len(finished)} row(s) updated, "
           f"the others kept; {len(not_run)} not run")
     print(written["readme"])

@@ -179,6 +179,9 @@ LUCIC_NS = _every_five_epochs(_with_steps(_lucic(
     "lucic_ns_gan", 6.8, 45.0, _basis(6.3, 2.0) + " for 4 checkpoints; the Inception FID of "
     "10k samples adds ~12 min per checkpoint (14.6 images/s), ~48 min, when "
     "--inception_weights is given"), 15_625))
+LUCIC_NS_MEASURED = ("lucic_ns_gan's row as measured on 2026-12-07 (same networks, steps and "
+                     "scoring) on 2 CPU cores shared with other jobs: 76 min of training, ~70 "
+                     "min to score its 4 checkpoints in both spaces")
 LUCIC_NS_FASHION = dataclasses.replace(
     LUCIC_NS, name="lucic_ns_gan_fashion", dataset="fashion_mnist",
     reference=Reference("fid_inception", 26.5, "Lucic et al. 2018 (arXiv:1711.10337), Table 2: "
@@ -189,9 +192,10 @@ LUCIC_NS_FASHION = dataclasses.replace(
         "data order, initial weights and latents are drawn by JAX's generator, not "
         "TensorFlow's; the data are the same 60,000 training and 10,000 test images "
         "(compare_gan's tensor2tensor image_fashion_mnist)",),
-    estimate_minutes=45.0, estimate_basis="lucic_ns_gan's (same networks and steps)")
+    estimate_minutes=146.0, estimate_basis=LUCIC_NS_MEASURED)
 LUCIC_LS = _with_steps(_lucic(
-    "lucic_lsgan", 7.8, 43.0, "lucic_ns_gan's measured 6.3 steps/s (same networks)",
+    "lucic_lsgan", 7.8, 95.0, "lucic_ns_gan's measured 76 min of training (same networks and "
+    "steps, 2 CPU cores shared with other jobs) and ~18 min to score its last checkpoint",
     ("the least-squares loss on D's logits (compare_gan applies it to sigmoid(logit))",)),
     15_625)
 LUCIC_WGAN_GP = _with_steps(_lucic(
@@ -291,3 +295,9 @@ SUITES = {
     "tiny": TINY_ROWS,
 }
 ROWS = {row.name: row for suite in SUITES.values() for row in suite}
+
+
+def defined() -> list[dict]:
+  """Every row of a results suite (not the tests' tiny one) as a dict, with its "suite"."""
+  return [{**dataclasses.asdict(row), "suite": suite} for suite, rows in SUITES.items()
+          if suite != "tiny" for row in rows]

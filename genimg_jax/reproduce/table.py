@@ -195,6 +195,30 @@ def render_headline(records: list[dict], headline, page_link: str) -> str:
   return "\n".join(lines) + "\n"
 
 
+def render_not_run(defined: list[dict], recorded) -> str:
+  """RESULTS.md's list of the rows defined in rows.py (`defined`: their fields and "suite")
+  that have no record in `recorded` (names): each with its reference and the estimate that
+  says why it has not run on the machines that wrote the page."""
+  rows = [d for d in defined if d["name"] not in set(recorded)]
+  if not rows:
+    return ""
+  lines = ["", "## Rows defined but not run", "",
+           "Each runs alone with `python -m genimg_jax.reproduce --suite ROW`; the estimate is "
+           "the whole row (every seed, training and scoring) on its suite's device.", "",
+           "| row | suite | data, steps × seeds | published | estimated |",
+           "|---|---|---|---|---|"]
+  for d in rows:
+    ref = d.get("reference")
+    published = (f"{LABELS.get(ref['metric'], (ref['metric'],))[0]} {ref['value']} "
+                 f"({ref['source'].split(' (')[0].split(',')[0]})" if ref else "–")
+    hours = d["estimate_minutes"] / 60
+    when = f"{hours:.1f} h" if hours >= 1 else f"{d['estimate_minutes']:g} min"
+    lines.append(f"| `{d['name']}` | {d['suite']} | {DATA_WORDS.get(d['dataset'], d['dataset'])}"
+                 f", {d['steps']:,} × {len(d['seeds'])} | {published} | {when}"
+                 + (f": {d['estimate_basis']}" if d.get("estimate_basis") else "") + " |")
+  return "\n".join(lines) + "\n"
+
+
 def _runs_relative(path: str, row: str, out_dir: str = "") -> str:
   """A seed's run path relative to the --out folder (ROW/seed_S/run…): from `out_dir` when the
   path lies under it, else from the path's own ROW/seed… parts (records of absolute paths)."""
@@ -262,9 +286,10 @@ def replace_block(text: str, block: str) -> str | None:
 
 
 def write(records: list[dict], docs_dir: str, order, headline=(), out_dir: str = "",
-          readme: str = "", extra: str = "") -> dict:
+          readme: str = "", extra: str = "", defined=()) -> dict:
   """Merges `records` (rows finished now, runner paths) into DOCS/results.json and rewrites
-  it, DOCS/RESULTS.md (+ `extra`, Markdown after the rows) and `readme`'s block atomically
+  it, DOCS/RESULTS.md (+ the rows of `defined` not run yet, `render_not_run`, + `extra`,
+  Markdown after the rows) and `readme`'s block atomically
   (temp file + rename; nothing when `records` is empty). Returns {"page", "data", "readme": path or why it was left alone,
   "dropped": names}."""
   if not records:
@@ -273,7 +298,8 @@ def write(records: list[dict], docs_dir: str, order, headline=(), out_dir: str =
   merged, dropped = merge(read(docs_dir), new, order)
   page = os.path.join(docs_dir, "RESULTS.md")
   data = os.path.join(docs_dir, "results.json")
-  texts = {page: render(merged) + extra,  # extra: e.g. the random-search section.
+  texts = {page: (render(merged) + render_not_run(list(defined), [r["row"] for r in merged])
+                  + extra),  # extra: e.g. the random-search section.
            data: json.dumps({"paths": PATHS, "rows": merged}, indent=1, sort_keys=True,
                             default=float) + "\n"}
   readme_note = f"{readme}: headline rows written"
