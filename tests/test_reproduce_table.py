@@ -376,3 +376,19 @@ def test_the_wall_time_counts_training_and_scoring_done_by_earlier_sessions(tmp_
   assert 600.0 <= scored["eval_seconds"] < 660.0
   assert scored["metrics"]["best_step"] == 3
   assert any("steps [6]" in note for note in scored["notes"])
+
+
+def test_rows_defined_but_not_run_are_listed_with_their_estimates(tmp_path):
+  """Every row of a results suite without a record is listed once, with its suite, published
+  number and estimate; a recorded row and the tests' tiny rows are not."""
+  docs = tmp_path / "docs"
+  table.write([_record("gan", tmp_path / "runs", docs)], str(docs), ORDER, HEADLINE,
+              defined=rows_lib.defined())
+  page = (docs / "RESULTS.md").read_text()
+  listed = page.split("## Rows defined but not run", 1)[1]
+  names = [r.name for s, rows in rows_lib.SUITES.items() if s != "tiny" for r in rows]
+  for name in names:
+    assert (f"| `{name}` |" in listed) == (name != "gan"), name
+  assert "tiny_gan" not in listed
+  assert "| `vamp_pythae` | long | Larochelle's binarised MNIST, 1,000,000 × 3 | NLL 85.79" in listed
+  assert f"{rows_lib.ROWS['vamp_pythae'].estimate_minutes / 60:.1f} h: " in listed

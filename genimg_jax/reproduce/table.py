@@ -31,7 +31,8 @@ KID is ×10³. NLL and −ELBO are in nats per test image. Wall time: training a
 every seed; samples/s: training images per second of the whole program (every seed's images
 together), the first logged interval (compilation) left out. In results.json a seed's
 `workdir` and `grid_dir` are relative to the `--out` folder of the run that wrote the row,
-`image` to this folder.
+`image` to this folder. The rows defined in rows.py that have not run are listed after the
+table, each with its estimate.
 """
 
 PATHS = {"workdir": "relative to the --out folder of the run that wrote the row",
