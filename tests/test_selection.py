@@ -152,12 +152,12 @@ def test_the_selected_model_is_the_best_validation_checkpoint(tmp_path, monkeypa
   if best_step != 12:
     assert last["test_neg_elbo"] != result["test_neg_elbo"]
   assert ckpt.Checkpointer(str(tmp_path), 20).latest_step() == 12
-  from genimg_jax.reproduce import runner  # The results suite scores the selected model too.
+  from genimg_jax.reproduce import scoring  # The results suite scores the selected model too.
 
-  scores = runner.likelihood_scores(str(tmp_path), 4, 2)
+  scores = scoring.likelihood_scores(str(tmp_path), 4, 2)
   assert scores["selected_step"] == best_step and len(scores["iwae_nll_rounds"]) == 2
   assert scores["test_neg_elbo"] == pytest.approx(result["test_neg_elbo"], rel=0.05)
-  assert "selected_step" not in runner.likelihood_scores(str(tmp_path), 4, 1, step=12)
+  assert "selected_step" not in scoring.likelihood_scores(str(tmp_path), 4, 1, step=12)
 
 
 @pytest.mark.slow

@@ -30,10 +30,11 @@ import numpy as np
 
 from genimg_jax import config_cli
 from genimg_jax.errors import Interrupted, UserError
+from genimg_jax.reproduce.records import latest_step, read_json, write_json
 from genimg_jax.reproduce.rows import Row
+from genimg_jax.reproduce.scoring import score_run
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NLL_KEY_SEED = 1000  # IWAE rounds r use fold_in(PRNGKey(NLL_KEY_SEED), r).
 # A row's words: not in its hash (changing them retrains nothing).
 WORDS = ("estimate_minutes", "estimate_basis", "reference", "differences", "headline")
 
@@ -91,28 +92,6 @@ def missing_data(row: Row, data_dir: str = "") -> str:
   return ""
 
 
-def _read_json(path: str):
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
-def _write_json(path: str, data) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(data, f, indent=1, sort_keys=True, default=float)
-  os.replace(tmp, path)  # A kill never leaves half a record.
-
-
-def _latest_step(workdir: str) -> int:
-  steps = [int(d) for d in os.listdir(os.path.join(workdir, "checkpoints"))
-           if d.isdigit()] if os.path.isdir(os.path.join(workdir, "checkpoints")) else []
-  return max(steps, default=0)
-
-
 def _samples_per_second(workdir: str, images_per_step: int) -> float:
   """Mean training throughput of the logged intervals (the first, with compilation, left out
   when there are more); a many-runs folder logs each interval once per run, counted once."""
@@ -164,7 +143,7 @@ def train_runs(row: Row, row_dir: str, data_dir: str, cache_dir: str) -> list[di
   config = row_config(row, seeds[0], data_dir, cache_dir)
   config.num_runs = len(seeds)
   workdir = runs_folder(row, row_dir)
-  resumed = _latest_step(workdir)
+  resumed = latest_step(workdir)
   start = time.perf_counter()
   train_and_evaluate(config, workdir)
   seconds = max(time.perf_counter() - start, logged_training_seconds(workdir))
@@ -176,131 +155,6 @@ def train_runs(row: Row, row_dir: str, data_dir: str, cache_dir: str) -> list[di
            "train_seconds": seconds / len(seeds), "resumed_from_step": resumed,
            "samples_per_sec": rate, "runs_in_program": len(seeds)}
           for r, seed in enumerate(seeds)]
-
-
-def likelihood_scores(workdir: str, k: int, rounds: int, run: int | None = None,
-                      step: int | None = None) -> dict:
-  """The test split's (binarised as the run was) IWAE NLL −L_k in `rounds` independent rounds
-  of k importance samples per image, and its −ELBO; `run`: which run of a many-runs folder;
-  `step`: None scores the model the run selects (select_model), a number that step's model."""
-  import jax
-
-  from genimg_jax import evaluate as evaluate_lib
-  from genimg_jax.data import load_split
-  from genimg_jax.generate import open_run, saved_config, select_run
-  from genimg_jax.train import selection
-
-  family, state, _, info = open_run(workdir, step)
-  state = select_run(state, info, run)
-  test = load_split(saved_config(info), "test")
-  key = jax.random.PRNGKey(NLL_KEY_SEED)
-  values = [float(evaluate_lib.iwae(family, state, test, jax.random.fold_in(key, r), k)
-                  ["iwae_nll"]) for r in range(rounds)]
-  bounds = family.evaluate(state, test.images, test.labels, jax.random.fold_in(key, rounds),
-                           saved_config(info).eval_batch_size)
-  scores = {"iwae_nll": float(np.mean(values)), "iwae_nll_rounds": values,
-            "test_neg_elbo": bounds["test_neg_elbo"]}
-  chosen = selection.best_steps(state)
-  if chosen is not None and step is None:
-    scores["selected_step"] = int(chosen)
-  return scores
-
-
-SPACE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
-VAE_METRICS = ("test_neg_elbo", "test_bits_per_dim")
-
-
-def _space_scores(row: Row, run: dict, step, cache_dir: str, inception_weights: str):
-  """(metrics, notes, {space: protocol}) of checkpoint `step` (None: the last) in every space
-  of the row, the VAE bounds with the first."""
-  from genimg_jax import evaluate as evaluate_lib
-
-  metrics, notes, used = {}, [], {}
-  for i, (space, num) in enumerate(row.spaces):
-    if space == "inception" and not inception_weights:
-      notes.append("Inception FID skipped: no --inception_weights (classifier space only)")
-      continue
-    protocol = row.protocol if space == "inception" else "clean"
-    result = evaluate_lib.evaluate(run["workdir"], num, step, space, 0, 0, cache_dir,
-                                   inception_weights if space == "inception" else "", False,
-                                   run=run["run"], protocol=protocol)
-    used[space] = result["protocol"]
-    metrics.update({f"{m}_{space}": result[m] for m in SPACE_METRICS if m in result})
-    if i == 0:
-      metrics.update({m: result[m] for m in VAE_METRICS if m in result})
-  return metrics, notes, used
-
-
-def best_of_steps(curve: list[dict]) -> dict:
-  """The checkpoint a source that scores every checkpoint reports: the lowest Inception FID,
-  else the lowest classifier FID (ties: the earlier)."""
-  key = "fid_inception" if all("fid_inception" in c for c in curve) else "fid_classifier"
-  return min(curve, key=lambda c: c[key])
-
-
-def step_score_path(run: dict, step: int) -> str:
-  """Where checkpoint `step`'s scores of a seed are kept (beside its run folder)."""
-  return os.path.join(os.path.dirname(run["workdir"]), f"scores_seed_{run['seed']}",
-                      f"step_{step}.json")
-
-
-def step_scores(row: Row, run: dict, step: int, cache_dir: str, inception_weights: str,
-                digest: str = "") -> dict:
-  """`_space_scores` of checkpoint `step`, kept on disk with the row's hash: a row killed
-  while scoring many checkpoints (an hour each in the Inception space on a CPU) scores only
-  the rest when run again, and checkpoints can be scored while training goes on. Returns
-  {"metrics", "notes", "protocols", "seconds" (the scoring's time; None where a kept score
-  did not record it), "kept" (read back, not computed now)}."""
-  path = step_score_path(run, step)
-  kept = _read_json(path) if digest else None
-  wanted = {space for space, _ in row.spaces if space != "inception" or inception_weights}
-  if kept is not None and kept.get("row_hash") == digest and wanted <= set(kept["protocols"]):
-    return {"seconds": None, **kept, "kept": True}
-  start = time.perf_counter()
-  metrics, notes, used = _space_scores(row, run, step, cache_dir, inception_weights)
-  record = {"row_hash": digest, "metrics": metrics, "notes": notes, "protocols": used,
-            "seconds": time.perf_counter() - start}
-  if digest:
-    _write_json(path, record)
-  return {**record, "kept": False}
-
-
-def score_run(row: Row, run: dict, cache_dir: str, inception_weights: str,
-              digest: str = "") -> dict:
-  """Scores one trained seed: sample metrics in each of the row's spaces (keys METRIC_SPACE),
-  the VAE bounds, the NLL rounds; notes for what was skipped; "protocols": the FID protocol
-  of each space scored (the row's in the Inception space, "clean" elsewhere). With
-  `row.score_steps`, every listed checkpoint is scored ("curve") and the metrics are the best
-  one's (`best_of_steps`, "best_step"), as a source that keeps its best checkpoint; each
-  checkpoint's scores are kept with the row's hash `digest` (`step_scores`), and
-  "eval_seconds" counts the time of kept scores too."""
-  start = time.perf_counter()
-  curve, kept_seconds, untimed = [], 0.0, []
-  if row.score_steps:
-    for step in row.score_steps:
-      scored = step_scores(row, run, step, cache_dir, inception_weights, digest)
-      if scored["kept"]:
-        kept_seconds += scored["seconds"] or 0.0
-        untimed += [step] if scored["seconds"] is None else []
-      curve.append({"step": step, **scored["metrics"]})
-      notes, used = scored["notes"], scored["protocols"]
-    notes = notes + ([f"the scoring time of the checkpoints at steps {untimed} (scored by an "
-                      f"earlier session that did not record it) is not in the wall time"]
-                     if untimed else [])
-    best = best_of_steps(curve)
-    metrics = {**{k: v for k, v in best.items() if k != "step"}, "best_step": best["step"]}
-  else:
-    metrics, notes, used = _space_scores(row, run, None, cache_dir, inception_weights)
-  if row.iwae_k:
-    scores = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"])
-    metrics.update({k: v for k, v in scores.items() if k not in metrics})
-    if "selected_step" in scores:  # The last model too: what selection on validation changed.
-      last = likelihood_scores(run["workdir"], row.iwae_k, row.nll_rounds, run["run"],
-                               _latest_step(run["workdir"]))
-      metrics.update({f"{k}_last_model": last[k] for k in ("iwae_nll", "test_neg_elbo")})
-  return {**run, "metrics": metrics, "notes": notes, "protocols": used,
-          **({"curve": curve} if curve else {}),
-          "eval_seconds": time.perf_counter() - start + kept_seconds}
 
 
 def _summary(seed_results: list[dict]) -> dict:
@@ -346,7 +200,7 @@ def _recorded_hash(row_dir: str) -> str:
   paths = [os.path.join(row_dir, name) for name in ("done.json", "row.json")]
   paths += sorted(glob.glob(os.path.join(row_dir, "seed_*", "result.json")))
   for path in paths:
-    record = _read_json(path)
+    record = read_json(path)
     if isinstance(record, dict) and record.get("row_hash"):
       return record["row_hash"]
   return ""
@@ -384,7 +238,7 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
   row_dir = os.path.join(out_dir, row.name)
   digest = row_hash(row)
   _retire_stale(row, row_dir, digest, log)
-  done = _read_json(os.path.join(row_dir, "done.json"))
+  done = read_json(os.path.join(row_dir, "done.json"))
   if done is not None:
     log(f"{row.name}: finished earlier, skipped ({os.path.join(row_dir, 'done.json')})")
     # The hash covers what was computed; the words (reference, differences, estimates) are
@@ -397,10 +251,10 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
   if reason:
     log(f"{row.name}: skipped: {reason}")
     return {"row": row.name, "status": "skipped", "reason": reason}
-  _write_json(os.path.join(row_dir, "row.json"), {"row": row.name, "row_hash": digest})
+  write_json(os.path.join(row_dir, "row.json"), {"row": row.name, "row_hash": digest})
   seed_results, todo = {}, []
   for seed in row.seeds:
-    result = _read_json(os.path.join(row_dir, f"seed_{seed}", "result.json"))
+    result = read_json(os.path.join(row_dir, f"seed_{seed}", "result.json"))
     if result is not None and result.get("row_hash") == digest:
       seed_results[seed] = result
     else:
@@ -414,7 +268,7 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
     for run in (run for run in runs if run["seed"] in todo):
       result = dict(score_run(row, run, cache_dir, inception_weights, digest),
                     row_hash=digest)
-      _write_json(os.path.join(row_dir, f"seed_{run['seed']}", "result.json"), result)
+      write_json(os.path.join(row_dir, f"seed_{run['seed']}", "result.json"), result)
       seed_results[run["seed"]] = result
       log(f"{row.name}: seed {run['seed']} scored in {result['eval_seconds']:.0f} s")
   except Interrupted:
@@ -433,7 +287,7 @@ def run_row(row: Row, out_dir: str, images_dir: str, data_dir: str = "", cache_d
             "notes": sorted({n for r in results for n in r["notes"]}),
             "command": f"python -m genimg_jax.reproduce --suite {row.name}",
             **env}
-  _write_json(os.path.join(row_dir, "done.json"), record)
+  write_json(os.path.join(row_dir, "done.json"), record)
   log(f"{row.name}: done")
   return record
 
