@@ -132,10 +132,41 @@ def test_bad_searches_are_one_line(text, message):
 def test_bad_search_settings_are_one_line():
   for overrides, message in ((dict(search_points=0), "search_points"),
                              (dict(sweep="learning_rate=1e-4,1e-3"), "cannot be combined"),
-                             (dict(search_score="psnr"), "search_score")):
+                             (dict(search_score="psnr"), "search_score"),
+                             (dict(search_score="fid_inception"), "needs --config.inception"),
+                             (dict(search_score="fid_inception_lucic",
+                                   inception_weights="/no/such.pt"), "/no/such.pt not found")):
     with pytest.raises(UserError, match=message) as e:
       run_config.validate(lucic(**overrides))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name, protocol", [("fid_classifier", None),
+                                            ("fid_inception", "clean"),
+                                            ("fid_inception_lucic", "lucic")])
+def test_each_scorer_scores_in_its_space_and_protocol(name, protocol, monkeypatch, tmp_path):
+  """search_score picks the space and (Inception) the FID protocol the sample scorer builds its
+  features with, on a copy: the search's own config is left as it was; the score is the FID."""
+  from genimg_jax.evaluation import point_scores, samples
+
+  built = []
+
+  class FakeScorer:
+    def __init__(self, config, space):
+      built.append((space, config.get("eval_protocol")))
+
+    def __call__(self, images, labels=None):
+      return {"fid": float(images.sum()), "kid": 0.0}
+
+  monkeypatch.setattr(samples, "SampleScorer", FakeScorer)
+  weights = tmp_path / "inception.pt"
+  weights.write_bytes(b"")
+  config = lucic(search_score=name, inception_weights=str(weights))
+  run_config.validate(config)
+  score = point_scores.make(config)
+  assert built == [("classifier" if protocol is None else "inception", protocol)]
+  assert score(np.full((2, 1, 1, 1), 0.25, np.float32)) == (0.5, {"fid": 0.5, "kid": 0.0})
+  assert "eval_protocol" not in config
 
 
 def result(scores, model="lucic_ns_gan", num_steps=200, model_num_steps=15_625):

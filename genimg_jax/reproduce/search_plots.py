@@ -30,7 +30,8 @@ from genimg_jax.errors import UserError, exit_on_user_error
 WIDTH, HEIGHT = 720, 440
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 60, 70  # Margins around the plot area.
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14))
-SCORE_NAMES = {"fid_classifier": "FID [clf]"}
+SCORE_NAMES = {"fid_classifier": "FID [clf]", "fid_inception": "FID [inc]",
+               "fid_inception_lucic": "FID [inc, lucic preprocessing]"}
 ORDERS = 1_000  # Random orders of the points behind the budget curve.
 
 

@@ -34,6 +34,7 @@ the search, or would score the points against different data.
 
 import dataclasses
 import math
+import os
 import re
 
 import numpy as np
@@ -242,6 +243,14 @@ def check_config(config, sweepable: tuple[str, ...], validate_run) -> None:
   from genimg_jax.evaluation import point_scores  # pylint: disable=import-outside-toplevel
 
   checks.choice(config, "search_score", tuple(point_scores.SCORES))
+  if config.search_score in point_scores.INCEPTION and not config.inception_weights:
+    raise UserError(f"config.search_score={config.search_score!r} needs "
+                    f"--config.inception_weights=PATH (a TorchScript inception-2015-12-05.pt): "
+                    f"set it or score with fid_classifier")
+  if config.search_score in point_scores.INCEPTION and not os.path.isfile(
+      config.inception_weights):  # Checked now, not after the first group has trained.
+    raise UserError(f"Inception weights file {config.inception_weights} not found: pass "
+                    f"--config.inception_weights=PATH of an inception-2015-12-05.pt")
   for r in ranges:
     _check_key(config, r, sweepable)
   for i, point in enumerate(draw_points(config)):
