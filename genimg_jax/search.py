@@ -173,7 +173,7 @@ def run_search(config, workdir: str) -> dict:
     return scorer[0]
 
   start, records = time.perf_counter(), []
-  from genimg_jax.reproduce.runner import environment  # Lazily, as the rest: JAX.
+  from genimg_jax.reproduce.records import environment  # Lazily, as the rest: JAX.
   env = environment()  # Device, date and the checkout the search starts on.
   try:
     os.makedirs(workdir, exist_ok=True)

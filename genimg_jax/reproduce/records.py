@@ -1,8 +1,13 @@
-"""The results suite's files on disk: JSON records written whole (a kill never leaves half of
-one) and the latest checkpoint step of a run folder."""
+"""What the results suite and the search write down: JSON records written whole (a kill never
+leaves half of one), the latest checkpoint step of a run folder, and the environment a result
+was made in (device, date, commit)."""
 
+import datetime
 import json
 import os
+import subprocess
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def read_json(path: str):
@@ -25,3 +30,24 @@ def latest_step(workdir: str) -> int:
   steps = [int(d) for d in os.listdir(os.path.join(workdir, "checkpoints"))
            if d.isdigit()] if os.path.isdir(os.path.join(workdir, "checkpoints")) else []
   return max(steps, default=0)
+
+
+def environment() -> dict:
+  """Device, UTC date and the repository's commit (with '-dirty' for uncommitted changes)."""
+  import jax
+
+  device = jax.devices()[0]
+  try:
+    commit = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain",
+                            "--untracked-files=no"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    commit += "-dirty" if dirty else ""
+  except (OSError, subprocess.CalledProcessError):
+    commit = "unknown"
+  kind = device.device_kind if device.device_kind != device.platform else ""
+  cores = f", {os.cpu_count()} host cores" if device.platform == "cpu" else ""
+  return {"device": f"{jax.device_count()}× {device.platform} {kind}".strip() + cores,
+          "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+          "commit": commit}

@@ -194,15 +194,17 @@ LUCIC_NS_FASHION = dataclasses.replace(
     reference=Reference("fid_inception", 26.5, "Lucic et al. 2018 (arXiv:1711.10337), Table 2: "
                         "best FID on Fashion-MNIST, NS GAN (26.5 ± 1.6)",
                         "the end of a 100-point search; at the default settings the best GAN "
-                        "was near 32 (Figure 4, as Dai & Wipf 2019 read it)"),
+                        "was near 32 (Figure 4, as Dai & Wipf 2019 read it); quoted, not "
+                        "re-read from the PDF here (no offline copy)"),
     differences=(_search_difference(32, "Fashion-MNIST"),
                  "data order, initial weights and latents are drawn by JAX's generator, not "
                  "TensorFlow's; the data are the same 60,000 training and 10,000 test images "
                  "(compare_gan's tensor2tensor image_fashion_mnist)") + LUCIC_DIFFS[2:],
     estimate_minutes=146.0, estimate_basis=LUCIC_NS_MEASURED)
 LUCIC_LS = _with_steps(_lucic(
-    "lucic_lsgan", 7.8, 95.0, "lucic_ns_gan's measured 76 min of training (same networks and "
-    "steps, 2 CPU cores shared with other jobs) and ~18 min to score its last checkpoint",
+    "lucic_lsgan", 7.8, 95.0, "the NS GAN rows' measured training (same networks and steps): "
+    "76 min on MNIST and 45 min on Fashion-MNIST on 2 CPU cores shared with other jobs; their "
+    "first checkpoint scored in 17 min with the reference features (Fashion-MNIST)",
     ("the least-squares loss on D's logits (compare_gan applies it to sigmoid(logit))",)),
     15_625)
 LUCIC_WGAN_GP = _with_steps(_lucic(

@@ -15,14 +15,12 @@ the row trained again.
 """
 
 import dataclasses
-import datetime
 import glob
 import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 
@@ -30,11 +28,11 @@ import numpy as np
 
 from genimg_jax import config_cli
 from genimg_jax.errors import Interrupted, UserError
-from genimg_jax.reproduce.records import latest_step, read_json, write_json
+from genimg_jax.reproduce.records import (REPO_ROOT, environment, latest_step, read_json,
+                                          write_json)
 from genimg_jax.reproduce.rows import Row
 from genimg_jax.reproduce.scoring import score_run
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A row's words: not in its hash (changing them retrains nothing).
 WORDS = ("estimate_minutes", "estimate_basis", "reference", "differences", "headline")
 
@@ -166,27 +164,6 @@ def _summary(seed_results: list[dict]) -> dict:
     values = [r["metrics"][key] for r in seed_results if key in r["metrics"]]
     out[key] = [float(np.mean(values)), float(np.std(values)), len(values)]
   return out
-
-
-def environment() -> dict:
-  """Device, UTC date and the repository's commit (with '-dirty' for uncommitted changes)."""
-  import jax
-
-  device = jax.devices()[0]
-  try:
-    commit = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain",
-                            "--untracked-files=no"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-    commit += "-dirty" if dirty else ""
-  except (OSError, subprocess.CalledProcessError):
-    commit = "unknown"
-  kind = device.device_kind if device.device_kind != device.platform else ""
-  cores = f", {os.cpu_count()} host cores" if device.platform == "cpu" else ""
-  return {"device": f"{jax.device_count()}× {device.platform} {kind}".strip() + cores,
-          "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-          "commit": commit}
 
 
 def _last_grid(workdir: str) -> str:

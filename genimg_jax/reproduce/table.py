@@ -290,8 +290,8 @@ def write(records: list[dict], docs_dir: str, order, headline=(), out_dir: str =
           readme: str = "", extra: str = "", defined=()) -> dict:
   """Merges `records` (rows finished now, runner paths) into DOCS/results.json and rewrites
   it, DOCS/RESULTS.md (+ the rows of `defined` not run yet, `render_not_run`, + `extra`,
-  Markdown after the rows) and `readme`'s block atomically
-  (temp file + rename; nothing when `records` is empty). Returns {"page", "data", "readme": path or why it was left alone,
+  Markdown after the rows) and `readme`'s block atomically (temp file + rename; nothing when
+  `records` is empty). Returns {"page", "data", "readme": path or why it was left alone,
   "dropped": names}."""
   if not records:
     return {}
