@@ -388,7 +388,7 @@ def test_rows_defined_but_not_run_are_listed_with_their_estimates(tmp_path):
   listed = page.split("## Rows defined but not run", 1)[1]
   names = [r.name for s, rows in rows_lib.SUITES.items() if s != "tiny" for r in rows]
   for name in names:
-    assert (f"| `{name}` |" in listed) == (name != "gan"), name
+    assert listed.count(f"| `{name}` |") == (name != "gan"), name
   assert "tiny_gan" not in listed
   assert "| `vamp_pythae` | long | Larochelle's binarised MNIST, 1,000,000 × 3 | NLL 85.79" in listed
   assert f"{rows_lib.ROWS['vamp_pythae'].estimate_minutes / 60:.1f} h: " in listed
